@@ -50,9 +50,13 @@ class Keys:
         """Hash subscription id -> epoch seconds of the oldest undelivered item."""
         return f"{self.prefix}:pending-since"
 
-    def sent(self, subscription_id: str, target: int) -> str:
-        """Hash article id -> epoch seconds delivered: the sent-ledger of one target."""
-        return f"{self.prefix}:sent:{subscription_id}#{target}"
+    def sent(self, subscription_id: str, target: int, article_id: str) -> str:
+        """Sent-ledger entry: this article reached this target (expires after the retention)."""
+        return f"{self.prefix}:sent:{subscription_id}#{target}:{article_id}"
+
+    def next_due(self) -> str:
+        """Hash subscription id -> ISO time its scheduled digest is next due."""
+        return f"{self.prefix}:next-due"
 
     def target_state(self, subscription_id: str, target: int) -> str:
         """Hash: retry backoff of one delivery target."""

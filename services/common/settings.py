@@ -21,21 +21,29 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, description="External Redis; unset starts the embedded engine"
     )
-    data_dir: Path = Field(default=Path("data"), description="Where the embedded engine keeps its AOF")
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded engine keeps its AOF"
+    )
     config: Path = Field(default=Path("rules"), description="The rules/ config folder")
     http_port: int = Field(default=8080, ge=0, le=65535, description="/healthz /readyz /metrics")
     log_level: str = Field(default="INFO")
     key_prefix: str = Field(default="wirewatch", description="Prefix of every Redis key and stream")
 
-    immediate_window: float = Field(default=2.0, ge=0, description="Seconds an immediate burst coalesces")
+    immediate_window: float = Field(
+        default=2.0, ge=0, description="Seconds an immediate burst coalesces"
+    )
     claim_idle: float = Field(
         default=30.0, gt=0, description="Seconds before a dead consumer's pending entry is claimed"
     )
-    max_deliveries: int = Field(default=5, ge=1, description="Tries before a message is dead-lettered")
+    max_deliveries: int = Field(
+        default=5, ge=1, description="Tries before a message is dead-lettered"
+    )
     seen_retention_days: float = Field(default=30.0, gt=0)
     ledger_retention_days: float = Field(default=30.0, gt=0)
 
-    max_body_bytes: int = Field(default=10_000_000, gt=0, description="Feed body cap, after decompression")
+    max_body_bytes: int = Field(
+        default=10_000_000, gt=0, description="Feed body cap, after decompression"
+    )
     fetch_timeout: float = Field(default=30.0, gt=0, description="Seconds per fetch in all")
     max_redirects: int = Field(default=5, ge=0)
     max_concurrent_fetches: int = Field(default=20, ge=1)

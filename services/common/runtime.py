@@ -1,0 +1,66 @@
+"""What every service needs at run time: the Redis URL (embedded or external), a client, the
+broker and the key names — started and stopped in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from faststream.redis import RedisBroker
+
+from services.common.broker import make_broker
+from services.common.embedded import EmbeddedEngine
+from services.common.keys import Keys
+from services.common.redis import check_reachable, ensure_groups, make_client, redact_url
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Connections shared by the services in one process."""
+
+    settings: Settings
+    keys: Keys
+    url: str
+    client: aioredis.Redis
+    broker: RedisBroker
+    engine: EmbeddedEngine | None = field(default=None)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        """Start the embedded engine when no external Redis is set; check Redis answers; create groups."""
+        engine: EmbeddedEngine | None = None
+        url = settings.redis_url_value()
+        if url is None:
+            engine = EmbeddedEngine(settings.data_dir)
+            url = engine.start()
+            log.info("engine.started data_dir=%s", engine.data_dir)
+        client = make_client(url)
+        try:
+            await check_reachable(client, url)
+            keys = Keys(settings.key_prefix)
+            await ensure_groups(client, keys)
+        except BaseException:
+            await client.aclose()
+            if engine is not None:
+                engine.stop()
+            raise
+        log.info("redis.connected url=%s", redact_url(url))
+        return cls(settings, keys, url, client, make_broker(url), engine)
+
+    async def close(self) -> None:
+        await self.broker.stop()
+        await self.client.aclose()
+        if self.engine is not None:
+            self.engine.stop()
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep for a loop tick, waking at once when the service is asked to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
