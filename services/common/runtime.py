@@ -54,13 +54,28 @@ class Runtime:
         return cls(settings, keys, url, client, make_broker(url), engine)
 
     async def close(self) -> None:
+        """Stop consuming first, then let cancelled reads unwind, then stop the engine."""
+        await stop_consuming(self.broker)
         await self.broker.stop()
         await self.client.aclose()
         if self.engine is not None:
-            self.engine.stop()
+            await asyncio.to_thread(self.engine.stop)
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Sleep for a loop tick, waking at once when the service is asked to stop."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def stop_consuming(broker: RedisBroker) -> None:
+    """Stop every subscriber and wait for its read tasks to finish.
+
+    FastStream's `broker.stop()` cancels the read tasks without awaiting them and then closes the
+    pool, so an in-flight XREADGROUP fails with "connection closed" and is logged as an error.
+    """
+    for subscriber in broker.subscribers:
+        tasks = list(getattr(subscriber, "tasks", ()))
+        await subscriber.stop()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -16,6 +16,7 @@ __all__ = [
     "html_to_text",
     "normalise",
     "split_tokens",
+    "token_offsets",
     "tokenize",
 ]
 
@@ -218,7 +219,12 @@ def split_tokens(text: str) -> list[str]:
 
     Han, Hiragana, Katakana and Thai characters are one token each, with the marks after them.
     """
-    tokens: list[str] = []
+    return [text[start:end] for start, end in _token_bounds(text)]
+
+
+def _token_bounds(text: str) -> list[tuple[int, int]]:
+    """Start and end (exclusive) offsets of each token of normalised text."""
+    bounds: list[tuple[int, int]] = []
     start = -1  # start of the token being read, -1 when between tokens
     single = False  # the token being read is a one-character token
     for i, ch in enumerate(text):
@@ -228,11 +234,32 @@ def split_tokens(text: str) -> list[str]:
         if kind == _MARK or (kind == _WORD and start >= 0 and not single):
             continue  # a mark continues a token (and is never the start of one)
         if start >= 0:
-            tokens.append(text[start:i])
+            bounds.append((start, i))
         start, single = (-1, False) if kind == _SEP else (i, kind == _SINGLE)
     if start >= 0:
-        tokens.append(text[start:])
-    return tokens
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def token_offsets(text: str) -> list[tuple[int, int]]:
+    """Where each token of `tokenize(text)` lies in `text` itself: (start, end) offsets.
+
+    For highlighting matched terms in plain text (`html_to_text` output). Normalises one
+    character with its marks at a time, so in rare compositions across characters (Hangul
+    jamo) the count can differ from `tokenize`; callers should check the lengths agree.
+    """
+    origins: list[tuple[int, int]] = []  # per normalised character: its source cluster
+    pieces: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i + 1
+        while j < n and _char_class(text[j]) == _MARK:
+            j += 1
+        piece = normalise(text[i:j], fold_case=False)
+        pieces.append(piece)
+        origins.extend([(i, j)] * len(piece))
+        i = j
+    return [(origins[a][0], origins[b - 1][1]) for a, b in _token_bounds("".join(pieces))]
 
 
 _fold_cache: dict[str, str] = {}

@@ -7,6 +7,8 @@ and equal terms of different rules are equal values (an article can cache their 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 
 from services.common.text import fold_token
@@ -21,7 +23,12 @@ __all__ = [
     "Or",
     "Phrase",
     "Query",
+    "has_positive_term",
+    "host_name",
+    "is_or_group",
+    "language_tag",
     "required_tokens",
+    "with_scope",
 ]
 
 TEXT_FIELDS = ("title", "summary", "content", "author", "category")
@@ -52,6 +59,20 @@ class Meta:
     value: str
     text: str = field(default="", compare=False)
     column: int = field(default=0, compare=False)
+
+
+def language_tag(tag: str) -> str:
+    """A language tag in comparable form: `EN_us` → `en-us`."""
+    return tag.strip().lower().replace("_", "-")
+
+
+def host_name(host: str) -> str:
+    """A host name in comparable form: lower case, no trailing dot, IDNA (punycode) if it can."""
+    host = host.strip().lower().rstrip(".")
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):  # not a valid IDN: compare as written
+            host = host.encode("idna").decode("ascii")
+    return host
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +145,36 @@ def required_tokens(node: Node) -> frozenset[str] | None:
         children = (node.left, node.right)
     options = [t for t in map(required_tokens, children) if t is not None]
     return min(options, key=len) if options else None
+
+
+def has_positive_term(node: Node) -> bool:
+    """Whether some term is not under a NOT: a query needs one to select anything."""
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, And | Or):
+        return any(has_positive_term(child) for child in node.children)
+    return True
+
+
+def is_or_group(node: Node) -> bool:
+    """Whether a node may be a NEAR operand: an unscoped phrase or an OR of such."""
+    if isinstance(node, Phrase):
+        return node.scope is None
+    if isinstance(node, Or):
+        return all(is_or_group(child) for child in node.children)
+    return False
+
+
+def with_scope(node: Node, scope: str) -> Node:
+    """Apply a field scope to every term inside that has none (the innermost scope wins)."""
+    if isinstance(node, Phrase):
+        return node if node.scope else dataclasses.replace(node, scope=scope)
+    if isinstance(node, Not):
+        return dataclasses.replace(node, child=with_scope(node.child, scope))
+    if isinstance(node, And | Or):
+        children = tuple(with_scope(child, scope) for child in node.children)
+        return dataclasses.replace(node, children=children)
+    if isinstance(node, Near):
+        left, right = with_scope(node.left, scope), with_scope(node.right, scope)
+        return dataclasses.replace(node, left=left, right=right)
+    return node

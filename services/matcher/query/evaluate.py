@@ -12,7 +12,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from services.common.text import fold_token, html_to_text, normalise, split_tokens
-from services.matcher.query.ast import And, Meta, Near, Node, Not, Or, Phrase, Query
+from services.matcher.query.ast import (
+    And,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    host_name,
+    language_tag,
+)
 
 __all__ = ["Document", "evaluate", "explain", "lang_matches", "matched_spans"]
 
@@ -72,13 +83,25 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
 class Document:
     """An article prepared once for evaluating many queries against it."""
 
-    __slots__ = ("_holds", "_scopes", "_spans", "feed", "fields", "host", "lang")
+    __slots__ = ("_holds", "_scopes", "_spans", "feed", "fields", "host", "lang", "texts")
 
-    def __init__(self, fields: dict[str, list[str]], *, feed: str, lang: str, link: str) -> None:
-        """`fields` maps field keys (`title`…, `category:0`…) to case-preserving tokens."""
+    def __init__(
+        self,
+        fields: dict[str, list[str]],
+        *,
+        feed: str,
+        lang: str,
+        link: str,
+        texts: dict[str, str] | None = None,
+    ) -> None:
+        """`fields` maps field keys (`title`…, `category:0`…) to case-preserving tokens.
+
+        `texts` optionally keeps each field's plain text, for highlighting with `token_offsets`.
+        """
         self.fields = {key: _Field(tokens) for key, tokens in fields.items()}
+        self.texts = texts or {}
         self.feed = feed
-        self.lang = lang.strip().lower().replace("_", "-")
+        self.lang = language_tag(lang)
         self.host = _host(link)
         categories = tuple(key for key in self.fields if key.startswith("category:"))
         self._scopes: dict[str | None, tuple[tuple[str, _Field], ...]] = {
@@ -102,20 +125,21 @@ class Document:
         link: str = "",
     ) -> Document:
         """Prepare an article whose text fields are HTML (as every feed field may be)."""
-        texts = {"title": title, "summary": summary, "content": content, "author": author}
-        texts.update({f"category:{i}": category for i, category in enumerate(categories)})
+        html = {"title": title, "summary": summary, "content": content, "author": author}
+        html.update({f"category:{i}": category for i, category in enumerate(categories)})
+        texts = {key: html_to_text(value) for key, value in html.items()}
         fields = {
-            key: split_tokens(normalise(html_to_text(v), fold_case=False))
-            for key, v in texts.items()
+            key: split_tokens(normalise(text, fold_case=False)) for key, text in texts.items()
         }
-        return cls(fields, feed=feed, lang=lang, link=link)
+        return cls(fields, feed=feed, lang=lang, link=link, texts=texts)
 
     def scope(self, scope: str | None) -> tuple[tuple[str, _Field], ...]:
         """The (key, field) pairs a term with this scope looks in."""
         hit = self._scopes.get(scope)
         if hit is None:
-            field = self.fields.get(scope)  # type: ignore[arg-type]
-            hit = self._scopes[scope] = ((scope, field),) if field and scope else ()
+            key = scope or ""
+            field = self.fields.get(key)
+            hit = self._scopes[scope] = ((key, field),) if field is not None else ()
         return hit
 
     def vocabulary(self) -> set[str]:
@@ -132,13 +156,12 @@ def _host(link: str) -> str:
         host = urlsplit(link.strip()).hostname or ""
     except ValueError:
         return ""
-    return host.lower().rstrip(".")
+    return host_name(host)
 
 
 def lang_matches(wanted: str, lang: str) -> bool:
     """Whether a language tag `lang` is `wanted` or a variant of it (`en` holds for `EN_us`)."""
-    wanted = wanted.strip().lower().replace("_", "-")
-    lang = lang.strip().lower().replace("_", "-")
+    wanted, lang = language_tag(wanted), language_tag(lang)
     return bool(wanted) and (lang == wanted or lang.startswith(wanted + "-"))
 
 
@@ -148,29 +171,40 @@ def evaluate(query: Query, doc: Document) -> bool:
 
 
 def _holds(node: Node, doc: Document) -> bool:
-    kind = type(node)
-    if kind is Phrase:
-        return _phrase_holds(node, doc)  # type: ignore[arg-type]
-    if kind is And:
-        return all(_holds(child, doc) for child in node.children)  # type: ignore[union-attr]
-    if kind is Or:
-        return any(_holds(child, doc) for child in node.children)  # type: ignore[union-attr]
-    if kind is Not:
-        return not _holds(node.child, doc)  # type: ignore[union-attr]
-    if kind is Near:
-        return _near_holds(node, doc)  # type: ignore[arg-type]
-    return _meta_holds(node, doc)  # type: ignore[arg-type]
+    # Plain loops rather than all()/any() over generators: this runs ~10^5 times per article.
+    if isinstance(node, Phrase):
+        return _phrase_holds(node, doc)
+    if isinstance(node, And):
+        for child in node.children:  # noqa: SIM110
+            if not _holds(child, doc):
+                return False
+        return True
+    if isinstance(node, Or):
+        for child in node.children:  # noqa: SIM110
+            if _holds(child, doc):
+                return True
+        return False
+    if isinstance(node, Not):
+        return not _holds(node.child, doc)
+    if isinstance(node, Near):
+        return _near_holds(node, doc)
+    return _meta_holds(node, doc)
 
 
 def _phrase_holds(phrase: Phrase, doc: Document) -> bool:
     if len(phrase.tokens) == 1 and not phrase.prefix and not phrase.exact:
         token = phrase.tokens[0]
-        return any(token in field.index for _, field in doc.scope(phrase.scope))
+        for _, field in doc.scope(phrase.scope):  # noqa: SIM110
+            if token in field.index:
+                return True
+        return False
     hit = doc._holds.get(phrase)
     if hit is None:
-        hit = any(
-            next(_starts(field, phrase), None) is not None for _, field in doc.scope(phrase.scope)
-        )
+        hit = False
+        for _, field in doc.scope(phrase.scope):
+            if next(_starts(field, phrase), None) is not None:
+                hit = True
+                break
         doc._holds[phrase] = hit
     return hit
 

@@ -13,7 +13,22 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from services.common.text import tokenize
-from services.matcher.query.ast import TEXT_FIELDS, And, Meta, Near, Node, Not, Or, Phrase, Query
+from services.matcher.query.ast import (
+    TEXT_FIELDS,
+    And,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    has_positive_term,
+    host_name,
+    is_or_group,
+    language_tag,
+    with_scope,
+)
 from services.matcher.query.lexer import Kind, Lexeme, UnterminatedQuote, lex
 
 __all__ = ["META_FIELDS", "QueryError", "parse_query"]
@@ -22,6 +37,10 @@ META_FIELDS = ("feed", "lang", "site")
 _ALL_FIELDS = (*TEXT_FIELDS, *META_FIELDS, "case")
 _OPERAND_STARTS = frozenset({Kind.WORD, Kind.QUOTED, Kind.FIELD, Kind.REF, Kind.LPAREN})
 _SIDE_BY_SIDE = "two operands side by side: put AND or OR between them"
+_NO_POSITIVE = "no positive term: NOT only excludes, so add something to look for"
+_BAD_NEAR = "NEAR needs a distance: write NEAR/5 (at most 5 positions apart)"
+_NO_LETTER = "a word with no letter or digit: write a word to look for, or AND/OR/NOT"
+_META_EXAMPLES = {"feed": "feed:bbc-urdu", "lang": "lang:en", "site": "site:bbc.co.uk"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +76,11 @@ def parse_query(source: str, defines: Mapping[str, str] | None = None) -> Query 
     try:
         lexemes = _lex_checked(source)
         root = _Parser(source, lexemes, context, ()).parse_all()
-        if not _has_positive_term(root):
+        if not has_positive_term(root):
             raise _Fail(QueryError(_NO_POSITIVE, lexemes[0].column))
     except _Fail as fail:
         return fail.error
     return Query(root, source)
-
-
-_NO_POSITIVE = "no positive term: NOT only excludes, so add something to look for"
 
 
 @dataclass(slots=True)
@@ -92,38 +108,6 @@ def _lex_checked(source: str) -> list[Lexeme]:
         message = "unbalanced parenthesis: this ( is never closed; add a )"
         raise _Fail(QueryError(message, open_parens[0].column))
     return lexemes
-
-
-def _has_positive_term(node: Node) -> bool:
-    if isinstance(node, Not):
-        return False
-    if isinstance(node, And | Or):
-        return any(_has_positive_term(child) for child in node.children)
-    return True
-
-
-def _is_or_group(node: Node) -> bool:
-    """Whether a node may be a NEAR operand: an unscoped phrase or an OR of such."""
-    if isinstance(node, Phrase):
-        return node.scope is None
-    if isinstance(node, Or):
-        return all(_is_or_group(child) for child in node.children)
-    return False
-
-
-def with_scope(node: Node, scope: str) -> Node:
-    """Apply a field scope to every term inside that has none (the innermost scope wins)."""
-    if isinstance(node, Phrase):
-        return node if node.scope else dataclasses.replace(node, scope=scope)
-    if isinstance(node, Not):
-        return dataclasses.replace(node, child=with_scope(node.child, scope))
-    if isinstance(node, And | Or):
-        children = tuple(with_scope(child, scope) for child in node.children)
-        return dataclasses.replace(node, children=children)
-    if isinstance(node, Near):
-        left, right = with_scope(node.left, scope), with_scope(node.right, scope)
-        return dataclasses.replace(node, left=left, right=right)
-    return node
 
 
 class _Parser:
@@ -173,7 +157,7 @@ class _Parser:
         node = self.parse_or()
         lexeme = self.peek()
         if lexeme.kind is not Kind.END:
-            self.fail(_SIDE_BY_SIDE, lexeme.column)
+            self.fail_side_by_side(lexeme)
         return node
 
     def parse_or(self) -> Node:
@@ -279,16 +263,16 @@ class _Parser:
         node = self.parse_or()
         closing = self.peek()
         if closing.kind is not Kind.RPAREN:
-            self.fail(_SIDE_BY_SIDE, closing.column)
+            self.fail_side_by_side(closing)
         self.advance()
         node = dataclasses.replace(node, text=self.text_from(opening.column), column=opening.column)
-        return _Operand(node, _is_or_group(node), opening.column)
+        return _Operand(node, is_or_group(node), opening.column)
 
     def parse_ref(self) -> _Operand:
         lexeme = self.advance()
         node = self.resolve(lexeme)
         node = dataclasses.replace(node, text=self.text_from(lexeme.column), column=lexeme.column)
-        return _Operand(node, _is_or_group(node), lexeme.column)
+        return _Operand(node, is_or_group(node), lexeme.column)
 
     def resolve(self, lexeme: Lexeme) -> Node:
         """The tree of a define, parsed once per `parse_query` call; its errors become ours."""
@@ -316,14 +300,24 @@ class _Parser:
             self.fail(message, lexeme.column)
         return parsed
 
-    def parse_field(self) -> _Operand:
-        field = self.advance()
+    def fail_side_by_side(self, lexeme: Lexeme) -> NoReturn:
+        if lexeme.kind is Kind.FIELD:
+            self.check_field(lexeme, self.lexemes[self.pos + 1])  # `a Re:Invent`: say quote it
+        self.fail(_SIDE_BY_SIDE, lexeme.column)
+
+    def check_field(self, field: Lexeme, glued: Lexeme) -> None:
+        """A field must be known and have its operand glued to it; both errors name the field."""
         name = field.text
         if name not in _ALL_FIELDS:
             self.fail(_unknown_field(name, self.run_at(field.column)), field.column)
-        glued = self.peek()
         if glued.column != field.end or glued.kind not in _OPERAND_STARTS:
             self.fail(f"{name}: needs a term right after the colon, as in {name}:x", field.column)
+
+    def parse_field(self) -> _Operand:
+        field = self.advance()
+        name = field.text
+        glued = self.peek()
+        self.check_field(field, glued)
         if name == "case":
             return self.parse_case(field, glued)
         if name in META_FIELDS:
@@ -351,13 +345,6 @@ class _Parser:
         return _Operand(node, False, glued.column)
 
 
-_BAD_NEAR = "NEAR needs a distance: write NEAR/5 (at most 5 positions apart)"
-_META_EXAMPLES = {"feed": "feed:bbc-urdu", "lang": "lang:en", "site": "site:bbc.co.uk"}
-
-
-_NO_LETTER = "a word with no letter or digit: write a word to look for, or AND/OR/NOT"
-
-
 def _unknown_field(name: str, run: str) -> str:
     known = ", ".join(_ALL_FIELDS)
     return f'unknown field {name}: fields are {known}; to search for the text, quote it: "{run}"'
@@ -366,9 +353,9 @@ def _unknown_field(name: str, run: str) -> str:
 def normalise_meta(kind: str, value: str) -> str:
     """The comparable form of a metadata value: lang tags and hosts ignore case."""
     if kind == "lang":
-        return value.lower().replace("_", "-")
+        return language_tag(value)
     if kind == "site":
-        return value.lower().rstrip(".")
+        return host_name(value)
     return value
 
 
