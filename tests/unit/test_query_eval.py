@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.text import token_offsets
 from services.matcher.query import (
     Document,
     Query,
@@ -41,12 +42,12 @@ ARTICLES = {
     ),
     "zh": Document.from_fields(
         title="北朝鮮と俄罗斯军事合作",
-        content="朝鲜领导人金正恩会见普京",
+        content="朝鲜领导人金正恩会见普京。基金",
         lang="zh-Hans",
     ),
     "ar": Document.from_fields(
         title="مُحَمَّد بن سلمان يلتقي بوتين",
-        content="قال أحمد إن المؤتمر سيعقد في الرياض #معاذ_الخلف",
+        content="قال أحمد إن المؤتمر سيعقد في الرياض #معاذ_الخلف. صلى الله عليه وسلم. الرحمٰن",
         lang="ar",
     ),
     "ur": Document.from_fields(
@@ -67,6 +68,7 @@ ARTICLES = {
         link="http://notbbc.co.uk/",
     ),
     "empty": Document.from_fields(lang="eng"),
+    "idn": Document.from_fields(link="https://www.xn--bcher-kva.de/a"),
 }
 
 
@@ -172,6 +174,9 @@ ARTICLES = {
         ("empty", "site:bbc.co.uk", False),
         ("en", "title:site:bbc.co.uk", True),
         ("en", "lang:fr", False),
+        ("idn", "site:bücher.de", True),
+        ("idn", "site:xn--bcher-kva.de", True),
+        ("idn", "site:BÜCHER.de", True),
         ("en", "military AND NOT lang:fr", True),
         # Korean
         ("ko", "북한", True),
@@ -188,6 +193,9 @@ ARTICLES = {
         ("zh", "金 NEAR/1 恩", False),
         ("zh", "金 NEAR/2 恩", True),
         ("zh", "日本", False),
+        ("zh", "基金", True),
+        ("zh", '"基 金"', True),
+        ("zh", "普京 NEAR/0 基金", False),
         # Arabic: harakat and hamza go
         ("ar", "محمد", True),
         ("ar", "مُحَمَّد", True),
@@ -195,6 +203,8 @@ ARTICLES = {
         ("ar", "أحمد", True),
         ("ar", "الموتمر", True),
         ("ar", "معاذ الخلف", True),
+        ("ar", "ﷺ", True),
+        ("ar", "الرحمن", True),
         ("ar", "بوتين NEAR/1 يلتقي", True),
         # Urdu
         ("ur", "شمالی کوریا", True),
@@ -243,6 +253,13 @@ def test_categories_are_separate_fields_for_near() -> None:
         query = parse_query(source)
         assert isinstance(query, Query)
         assert evaluate(query, doc) is expected, source
+
+
+def test_categories_are_html_too() -> None:
+    doc = Document.from_fields(categories=["<b>Asia</b> &amp; Pacific", "World"])
+    query = parse_query('category:"asia pacific" AND category:world')
+    assert isinstance(query, Query)
+    assert evaluate(query, doc) is True
 
 
 def test_document_without_categories() -> None:
@@ -316,3 +333,13 @@ def test_required_tokens_never_skip_a_match(words: list[str], operators: list[st
     for doc in ARTICLES.values():
         if evaluate(query, doc) and needed is not None:
             assert needed & doc.vocabulary()
+
+
+def test_matched_spans_map_back_to_the_plain_text() -> None:
+    doc = Document.from_fields(summary="<p>Russia and <b>North</b> Korea&nbsp;deepen ties</p>")
+    query = parse_query('"north korea"')
+    assert isinstance(query, Query)
+    text = doc.texts["summary"]
+    offsets = token_offsets(text)
+    ((first, last),) = matched_spans(query, doc)["summary"]
+    assert text[offsets[first][0] : offsets[last][1]] == "North Korea"

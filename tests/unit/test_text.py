@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.common.text import html_to_text, normalise, tokenize
+from services.common.text import html_to_text, normalise, token_offsets, tokenize
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,8 @@ def test_html_fields_tokenize_like_a_reader_sees_them(html: str, expected: list[
         ("مُحَمَّد", ["محمد"]),
         ("أ إ آ ؤ ئ ۂ ۓ", ["ا", "ا", "ا", "و", "ي", "ہ", "ے"]),
         ("ة ى ـ", ["ة", "ى", "ـ"]),
+        ("الرحمٰن", ["الرحمن"]),
+        ("مْ", ["م"]),
         ("#معاذ_الخلف", ["معاذ", "الخلف"]),
         ("ﷺ", ["صلى", "الله", "عليه", "وسلم"]),
         ("a_b a\u200bb a\u200cb a\u200db", ["a", "b", "a", "b", "a", "b", "a", "b"]),
@@ -101,3 +105,33 @@ def test_normalise(text: str, expected: str) -> None:
 
 def test_html_to_text_keeps_blocks_apart_and_collapses_space() -> None:
     assert html_to_text("<p>One  two</p>\n\n<p>three</p>") == "One two\nthree"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Putin met Kim Jong-un", ["Putin", "met", "Kim", "Jong", "un"]),
+        ("Pyŏngyang, e\u0301cole", ["Pyŏngyang", "e\u0301cole"]),
+        ("北朝鮮 ＡＢＣ", ["北", "朝", "鮮", "ＡＢＣ"]),
+        ("ﷺ", ["ﷺ"] * 4),
+        ("مُحَمَّد بن", ["مُحَمَّد", "بن"]),
+        ("", []),
+    ],
+)
+def test_token_offsets_point_into_the_original_text(text: str, expected: list[str]) -> None:
+    offsets = token_offsets(text)
+    assert [text[start:end] for start, end in offsets] == expected
+    assert len(offsets) == len(tokenize(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_tokenizes_and_offsets_line_up(text: str) -> None:
+    assert len(token_offsets(text)) == len(tokenize(text)) == len(tokenize(text, fold_case=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<", ">", "a", "&", "amp;", "eacute", "<!--", "-->", "/", " "])))
+def test_any_html_becomes_text_without_raising(pieces: list[str]) -> None:
+    text = html_to_text("".join(pieces))
+    assert text == text.strip()

@@ -1,6 +1,7 @@
-"""The `wirewatch` command: one entry point for running services and the config tools (DESIGN §6).
+"""`wirewatch run` and the single-service commands (`poller`, `matcher`, `notifier`).
 
-Every user-facing failure ends as one clear line on stderr and a non-zero exit, never a traceback.
+`run --once` polls every feed once, lets matcher and notifier drain the streams, sends what is
+due, and exits 0, or 1 when a feed or a delivery target failed (DESIGN §6 "Contract details").
 """
 
 from __future__ import annotations
@@ -11,114 +12,35 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from services.common.config import Config, Problem, load_config
-from services.common.embedded import EmbeddedEngineError
-from services.common.logging import configure_logging
-from services.common.redis import RedisUnavailableError, group_backlog
+from services.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Handler,
+    UserError,
+    add_command,
+    load_valid_config,
+)
+from services.common.config import Config
+from services.common.redis import group_backlog
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from services.matcher.rules import compile_rules
-from services.notifier.subscriptions import resolve_subscriptions
 
 log = logging.getLogger("wirewatch")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DRAIN_TIMEOUT = 300.0
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit 2."""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "WIREWATCH_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        print(f"wirewatch: bad setting {field}: {first['msg']}", file=sys.stderr)
-        return EXIT_USAGE
-    if getattr(args, "config", None) is not None:
-        settings.config = args.config
-    configure_logging(settings.log_level)
-    try:
-        result: int = args.handler(args, settings)
-        return result
-    except (UserError, RedisUnavailableError, EmbeddedEngineError) as exc:
-        print(f"wirewatch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description="Self-hosted news alerts.")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-
-    def command(name: str, help_text: str, handler: object) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", type=Path, default=None, help="config folder (default: rules/)")
-        p.set_defaults(handler=handler)
-        return p
-
-    run = command("run", "run poller, matcher and notifier in one process", _cmd_run)
+def register(sub: Any) -> None:
+    run = add_command(sub, "run", "run poller, matcher and notifier in one process", _cmd_run)
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
     run.add_argument("--flush", action="store_true", help="make every pending digest due now")
     for service in ("poller", "matcher", "notifier"):
-        command(service, f"run the {service} service alone (for containers)", _cmd_service(service))
-    command("check", "validate the config folder; exit 1 on errors", _cmd_check)
-    feeds = command("feeds", "show each feed's health", _cmd_feeds)
-    feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
-    return parser
-
-
-def load_valid_config(settings: Settings) -> Config:
-    """The config, or UserError listing every problem (a service never starts on a broken config)."""
-    config, problems = load_config(settings.config)
-    problems += _semantic_problems(config)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        if len(errors) == 1:
-            raise UserError(str(errors[0]))
-        listing = "\n".join(str(p) for p in errors)
-        raise UserError(f"{len(errors)} problems in {settings.config}:\n{listing}")
-    return config
-
-
-def _semantic_problems(config: Config) -> list[Problem]:
-    """Query and schedule errors, which need the matcher's and notifier's parsers."""
-    _, problems = compile_rules(config)
-    _, schedule_errors = resolve_subscriptions(config)
-    for sub, err in schedule_errors:
-        if sub.pos is not None:
-            problems.append(
-                Problem.at(sub.pos, f"subscription {sub.id}: bad digest: {err.message}")
-            )
-    return problems
-
-
-def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    config, problems = load_config(settings.config)
-    problems += _semantic_problems(config)
-    for problem in sorted(problems, key=lambda p: (str(p.path), p.line, p.col)):
-        print(problem)
-    errors = sum(p.severity == "error" for p in problems)
-    if errors:
-        print(f"{errors} error(s) in {settings.config}", file=sys.stderr)
-        return EXIT_FAILED
-    print(
-        f"ok: {len(config.feeds)} feeds, {len(config.rules)} rules, "
-        f"{len(config.subscriptions)} subscriptions in {settings.config}",
-        file=sys.stderr,
-    )
-    return EXIT_OK
+        add_command(
+            sub, service, f"run the {service} service alone (for containers)", _cmd_service(service)
+        )
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -134,7 +56,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
-def _cmd_service(name: str) -> object:
+def _cmd_service(name: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         config = load_valid_config(settings)
         return asyncio.run(_run(settings, config, services=(name,), once=False, flush=False))
@@ -225,14 +147,3 @@ async def _drain(runtime: Runtime) -> None:
                 f"pending {articles.pending}; matches lag {matches.lag}, pending {matches.pending})"
             )
         await asyncio.sleep(0.05)
-
-
-def _cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
-    from services.poller.report import print_feeds
-
-    config = load_valid_config(settings)
-    return asyncio.run(print_feeds(settings, config, as_json=args.json))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
