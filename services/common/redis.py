@@ -83,10 +83,13 @@ async def group_backlog(client: aioredis.Redis, stream: str, group: str) -> Grou
             lag = info.get("lag")
             if lag is None:  # lag unknown (e.g. after XDEL): count entries after last-delivered
                 last = info["last-delivered-id"]
-                lag = len(await client.xrange(stream, min=f"({_as_str(last)}", count=10_000) or [])
+                lag = len(await client.xrange(stream, min=f"({as_text(last)}", count=10_000) or [])
             return GroupBacklog(lag=int(lag), pending=int(info["pending"]))
     return GroupBacklog(lag=0, pending=0)
 
 
-def _as_str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def as_text(value: object) -> str:
+    """Redis replies are bytes (decode_responses=False); text for display and JSON."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return "" if value is None else str(value)
