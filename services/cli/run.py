@@ -13,8 +13,10 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from services.cli.common import (
     EXIT_FAILED,
@@ -25,12 +27,15 @@ from services.cli.common import (
     load_valid_config,
 )
 from services.common.config import Config
+from services.common.health import HealthBindError, HealthServer, Probe
 from services.common.redis import group_backlog
-from services.common.runtime import Runtime
+from services.common.runtime import Runtime, stop_consuming
 from services.common.settings import Settings
+from services.common.trim import run_trimming, trim_streams
 
 log = logging.getLogger("wirewatch")
 DRAIN_TIMEOUT = 300.0
+SHUTDOWN_SECONDS = 5.0  # after SIGTERM: in-flight work gets this long (DESIGN §5: exit within 10 s)
 
 
 def register(sub: Any) -> None:
@@ -71,18 +76,30 @@ async def _run(
     from services.notifier.app import create_notifier, run_digests
     from services.poller.app import PollerApp
 
-    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    health: HealthServer | None = None
+    if not once:  # `--once` serves no HTTP: parallel runs must not fight over the port
+        health = _bind_health(settings.http_port, settings.http_host)
+        loop = asyncio.get_running_loop()  # SIGTERM during start-up still means "stop"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        runtime = await Runtime.open(settings)
+    except BaseException:
+        if health is not None:
+            await health.stop()
+        raise
+    probe = Probe(runtime.client, runtime.keys)
     poller = PollerApp(runtime, config.feeds, settings.config) if "poller" in services else None
     matcher = create_matcher(runtime, config) if "matcher" in services else None
     notifier = create_notifier(runtime, config) if "notifier" in services else None
     try:
+        if health is not None:
+            await health.start(probe)
         await runtime.broker.start()
         if once:
             return await _run_once(runtime, poller, notifier, flush=flush)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        probe.mark_started()
         log.info(
             "service.started services=%s feeds=%d rules=%d",
             ",".join(services),
@@ -94,15 +111,69 @@ async def _run(
             jobs.append(poller.run(stop))
         if notifier is not None:
             jobs.append(run_digests(notifier, stop))
-        jobs.append(stop.wait())
-        await asyncio.gather(*jobs)
-        log.info("service.stopping")
-        return EXIT_OK
+        if matcher is not None or notifier is not None:  # hosts a consumer: keeps streams bounded
+            jobs.append(
+                run_trimming(
+                    runtime.client,
+                    runtime.keys,
+                    stop,
+                    retention=timedelta(hours=runtime.settings.stream_retention_hours),
+                )
+            )
+        return await _serve_until_stopped(runtime, jobs, stop)
     finally:
         if poller is not None:
             await poller.close()
+        if health is not None:
+            await health.stop()
         with contextlib.suppress(Exception):
             await runtime.close()
+
+
+def _bind_health(port: int, host: str) -> HealthServer:
+    """Take the health port first: a taken port is one clear line (exit 2) before anything starts."""
+    health = HealthServer(port=port, host=host)
+    try:
+        health.bind()
+    except HealthBindError as exc:
+        raise UserError(
+            f"cannot serve /healthz, /readyz, /metrics on {exc.strerror} "
+            f"(WIREWATCH_HTTP_PORT={port}): free the port or choose another (0 picks a free one)"
+        ) from exc
+    return health
+
+
+async def _serve_until_stopped(
+    runtime: Runtime, jobs: list[Coroutine[Any, Any, object]], stop: asyncio.Event
+) -> int:
+    """Run the service loops until SIGTERM/SIGINT, then stop within SHUTDOWN_SECONDS.
+
+    On stop: consumers stop reading (an in-flight batch finishes or stays pending for a
+    reclaimer), loops finish their current step; what has not finished in time is cancelled —
+    nothing is lost, because everything that matters is acked or recorded in Redis only after
+    it is done.
+    """
+    before = asyncio.all_tasks()
+    tasks = [asyncio.create_task(job) for job in jobs]
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    log.info("service.stopping")
+    _, late = await asyncio.wait(
+        [*tasks, asyncio.create_task(stop_consuming(runtime.broker))], timeout=SHUTDOWN_SECONDS
+    )
+    # Also what the loops started and left running (e.g. a fetch still in flight): cancelled
+    # now, before clients close under it, so it ends as "cancelled", not as a feed error.
+    stragglers = asyncio.all_tasks() - before - {asyncio.current_task()}
+    late |= {t for t in stragglers if not t.done()}
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    crashed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+    for task in crashed:
+        log.error("service.crashed", exc_info=task.exception())
+    log.info("service.stopped")
+    return EXIT_FAILED if crashed else EXIT_OK
 
 
 async def _run_once(runtime: Runtime, poller: object, notifier: object, *, flush: bool) -> int:
@@ -121,6 +192,13 @@ async def _run_once(runtime: Runtime, poller: object, notifier: object, *, flush
         print(
             f"wirewatch: delivery to {r.target} failed: {r.error}; its items stay pending",
             file=sys.stderr,
+        )
+    with contextlib.suppress(RedisError, OSError):  # bounded streams for cron-driven --once too
+        await trim_streams(
+            runtime.client,
+            runtime.keys,
+            now=datetime.now(UTC),
+            retention=timedelta(hours=runtime.settings.stream_retention_hours),
         )
     new = sum(o.new for o in outcomes)
     sent = sum(r.items for r in results if r.ok)

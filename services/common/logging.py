@@ -30,6 +30,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class OutageFilter(logging.Filter):
+    """FastStream retries a failed stream read every 5 s and logs each failure with a traceback;
+    during a Redis outage that is a log line per subscriber every few seconds. The first is kept
+    (as one line naming the cause), repeats are dropped for `window` seconds."""
+
+    MESSAGES = ("Message fetch error",)
+
+    def __init__(self, window: float = 300.0) -> None:
+        super().__init__()
+        self.window = window
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if not message.startswith(self.MESSAGES):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = f"{type(exc).__name__}: {exc}" if exc is not None else message
+        now = record.created
+        if now - self._last.get(cause, float("-inf")) < self.window:
+            return False
+        self._last[cause] = now
+        record.msg = f"redis.read_failed reason={cause!r}; retrying every 5s (repeats hidden {self.window:.0f}s)"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log shippers."""
 
@@ -40,6 +69,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        event = _event_name(entry["message"])
+        if event:
+            entry["event"] = event
         if record.exc_text:
             entry["error"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
@@ -50,6 +82,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
     stream = sys.stderr
     use_json = not stream.isatty() if json_output is None else json_output
     handler = logging.StreamHandler(stream)
+    handler.addFilter(OutageFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter()
@@ -59,5 +92,19 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "apprise", "wirewatch.broker"):
+    # FastStream logs through "wirewatch.broker" (see broker.make_broker) and uvicorn through its
+    # own loggers; both propagate to this handler, so they are redacted and JSON like ours.
+    # HTTP client libraries log request lines (`POST /hook/<token> HTTP/1.1`) at DEBUG: a bare
+    # path is no URL for the filter to redact, so they stay at WARNING even when debugging.
+    noisy_loggers = ("httpx", "httpcore", "urllib3", "requests", "apprise", "uvicorn")
+    for noisy in (*noisy_loggers, "wirewatch.broker"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _event_name(message: str) -> str | None:
+    """`feed.fetched feed=x status=304` -> `feed.fetched`, for log queries; None for prose."""
+    head = message.split(" ", 1)[0]
+    parts = head.split(".")
+    if len(parts) >= 2 and all(p and p.replace("_", "").isalnum() for p in parts):
+        return head if head == head.lower() else None
+    return None

@@ -89,3 +89,37 @@ DEAD_LETTERS = Counter(
 def target_type(url_scheme: str) -> str:
     """The label for a target: its Apprise scheme only (`mailto`, `slack`, `json`, ...)."""
     return url_scheme.lower().rstrip(":/") or "unknown"
+
+
+# process (refreshed by the health server at each scrape)
+REDIS_UP = Gauge(
+    "wirewatch_redis_up",
+    "1 when Redis answered the last scrape's stream queries, else 0",
+    registry=REGISTRY,
+)
+STREAM_TRIMMED = Counter(
+    "wirewatch_stream_trimmed",
+    "Entries trimmed from a stream (only ones every group has read, past the retention floor)",
+    ["stream"],
+    registry=REGISTRY,
+)
+
+
+# poller (appended with the scheduler)
+FEEDS_PARSED = Counter(
+    "wirewatch_feeds_parsed",
+    "Changed bodies parsed with feedparser (304s and unchanged bodies are not)",
+    registry=REGISTRY,
+)
+POLL_SECONDS = Histogram(
+    "wirewatch_poll_seconds",
+    "Time to poll one feed (fetch, parse, publish), by outcome",
+    ["outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+SERVERS_DUE = Gauge(
+    "wirewatch_servers_due",
+    "Servers with a feed due for polling that no poller has taken yet (the backlog)",
+    registry=REGISTRY,
+)

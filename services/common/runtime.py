@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from faststream.redis import RedisBroker
@@ -73,9 +74,15 @@ async def stop_consuming(broker: RedisBroker) -> None:
 
     FastStream's `broker.stop()` cancels the read tasks without awaiting them and then closes the
     pool, so an in-flight XREADGROUP fails with "connection closed" and is logged as an error.
+    All subscribers stop at once: each stops reading, gives its in-flight batch up to the
+    broker's graceful timeout to finish (else cancels it, leaving it pending for a reclaimer),
+    so shutdown takes one graceful timeout at most, not one per subscriber.
     """
-    for subscriber in broker.subscribers:
-        tasks = list(getattr(subscriber, "tasks", ()))
-        await subscriber.stop()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*(_stop_subscriber(s) for s in broker.subscribers))
+
+
+async def _stop_subscriber(subscriber: Any) -> None:
+    tasks = list(getattr(subscriber, "tasks", ()))
+    await subscriber.stop()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)

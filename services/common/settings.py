@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     )
     config: Path = Field(default=Path("rules"), description="The rules/ config folder")
     http_port: int = Field(default=8080, ge=0, le=65535, description="/healthz /readyz /metrics")
+    http_host: str = Field(
+        default="127.0.0.1", description="Address the health server binds; 0.0.0.0 in containers"
+    )
+    stream_retention_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Stream entries younger than this are kept even when every group has read them",
+    )
     log_level: str = Field(default="INFO")
     key_prefix: str = Field(default="wirewatch", description="Prefix of every Redis key and stream")
 

@@ -1,16 +1,21 @@
 """Compiled watch rules: parsed queries plus the rule-level `feeds:` and `lang:` filters. Pure.
 
 A rule matches an article when its query holds and the article passes both filters (DESIGN §3).
+A `RuleSet` is what the matcher holds: the rules with their presearch index, built once and
+swapped whole on reload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from services.common.config import Config, Problem
 from services.common.models import Article
+from services.matcher.index import RuleIndex
 from services.matcher.query import Document, Query, QueryError, evaluate, parse_query
+from services.matcher.query.ast import language_tag
+from services.matcher.query.compiled import Test, compile_query
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class CompiledRule:
     query: Query
     feeds: frozenset[str]
     langs: tuple[str, ...]
+    test: Test = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", compile_query(self.query))
 
     def accepts(self, article: Article) -> bool:
         """The rule-level filters, checked before the (costlier) query."""
@@ -29,19 +38,69 @@ class CompiledRule:
             return False
         return not self.langs or lang_matches(article.lang, self.langs)
 
+    def accepts_document(self, doc: Document) -> bool:
+        """`accepts` for an article already prepared (its language tag is normalised)."""
+        if self.feeds and doc.feed not in self.feeds:
+            return False
+        return not self.langs or _tag_matches(doc.lang, self.langs)
+
 
 def lang_matches(article_lang: str, wanted: Sequence[str]) -> bool:
     """`en` holds for `en`, `en-GB`, `EN_us`, not `eng` (case ignored, `_` = `-`)."""
-    tag = article_lang.lower().replace("_", "-")
+    return _tag_matches(language_tag(article_lang), wanted)
+
+
+def _tag_matches(tag: str, wanted: Sequence[str]) -> bool:
     for want in wanted:
-        w = want.lower().replace("_", "-")
+        w = language_tag(want)
         if tag == w or tag.startswith(w + "-"):
             return True
     return False
 
 
+class RuleSet:
+    """Rules with their presearch index: an article is evaluated only against its candidates."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        self.index = RuleIndex([rule.query.root for rule in self.rules])
+        self._ids = tuple(rule.id for rule in self.rules)
+        self._tests = tuple(map(_filtered_test, self.rules))
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[CompiledRule]:
+        return iter(self.rules)
+
+    def match(self, doc: Document) -> list[str]:
+        """Ids of every rule the prepared article matches, in rule order."""
+        ids, tests = self._ids, self._tests
+        return [ids[position] for position in self.index.candidates(doc) if tests[position](doc)]
+
+    def match_naive(self, doc: Document) -> list[str]:
+        """`match` without the index, evaluating every rule: the reference it must agree with."""
+        return [
+            rule.id
+            for rule in self.rules
+            if rule.accepts_document(doc) and evaluate(rule.query, doc)
+        ]
+
+
+def _filtered_test(rule: CompiledRule) -> Test:
+    """The rule's query test, behind its `feeds:`/`lang:` filters when it has any."""
+    if not rule.feeds and not rule.langs:
+        return rule.test
+    accepts, test = rule.accepts_document, rule.test
+    return lambda doc: accepts(doc) and test(doc)
+
+
 def compile_rules(config: Config) -> tuple[list[CompiledRule], list[Problem]]:
-    """Parse every rule's query; a query error becomes a Problem at its column in the file."""
+    """Parse every rule's query; a query error becomes a Problem at the rule's query.
+
+    `wirewatch check` (services.common.config.check) reports errors at their exact column; this
+    is for services, which start only on a config that passed the check.
+    """
     rules: list[CompiledRule] = []
     problems: list[Problem] = []
     for rule in config.rules:
@@ -62,7 +121,7 @@ def compile_rules(config: Config) -> tuple[list[CompiledRule], list[Problem]]:
                 title=rule.title,
                 query=parsed,
                 feeds=frozenset(_expand_feeds(config, rule.feeds)),
-                langs=rule.lang,
+                langs=tuple(language_tag(lang) for lang in rule.lang),
             )
         )
     return rules, problems
@@ -92,15 +151,10 @@ def document_for(article: Article) -> Document:
     )
 
 
-def match_article(rules: Sequence[CompiledRule], article: Article) -> list[str]:
-    """Ids of every rule the article matches, in rule order."""
-    doc: Document | None = None
-    matched = []
-    for rule in rules:
-        if not rule.accepts(article):
-            continue
-        if doc is None:
-            doc = document_for(article)
-        if evaluate(rule.query, doc):
-            matched.append(rule.id)
-    return matched
+def match_article(rules: RuleSet | Sequence[CompiledRule], article: Article) -> list[str]:
+    """Ids of every rule the article matches, in rule order.
+
+    Pass a `RuleSet` (built once) for speed; a plain sequence is indexed on every call.
+    """
+    rule_set = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+    return rule_set.match(document_for(article))

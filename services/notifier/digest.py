@@ -31,6 +31,7 @@ class PendingItem:
 
     article: Article
     rules: tuple[str, ...]  # rule ids this article matched (that the subscription wants)
+    filed: datetime | None = None  # when the notifier filed it (drives `immediate` coalescing)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Digest:
     more: int
     zone: ZoneInfo
     article_ids: frozenset[str]
+    hidden: tuple[Story, ...] = ()  # the stories counted in "+N more" (delivered, not shown)
 
     @property
     def items(self) -> tuple[DigestItem, ...]:
@@ -116,7 +118,15 @@ def assemble_digest(
         for r in ordered_rules
     )
     ids = frozenset(i.article.id for i in items)
-    return Digest(subscription=subscription, groups=groups, more=more, zone=zone, article_ids=ids)
+    hidden = tuple(item.story for item in filed[len(shown) :])
+    return Digest(
+        subscription=subscription,
+        groups=groups,
+        more=more,
+        zone=zone,
+        article_ids=ids,
+        hidden=hidden,
+    )
 
 
 def _rules_by_article(items: Sequence[PendingItem]) -> dict[str, tuple[str, ...]]:

@@ -1,64 +1,38 @@
-"""Notifier state in Redis: pending digests per subscription, and the sent-ledger per target.
+"""The sent-ledger in Redis: what each target has accepted, by article and by story.
 
-Pending items survive restarts and outages; the sent-ledger (one expiring key per
-subscription, target and article) is what makes delivery effectively-once.
+- Per (subscription, target), a sorted set article id -> when the target accepted it, trimmed
+  to `WIREWATCH_LEDGER_RETENTION_DAYS` (default 30) on every write: such an article is never
+  sent there again, whatever replays or restarts happen. (One set per target rather than one
+  key per article: a digest of 200 articles is one ZADD, and a check is one ZMSCORE.)
+- Per target, the stories it received in the last 48 h (a sorted set by delivery time, each a
+  `StoryTrace`): an article that arrives after its story went out is recorded as delivered
+  instead of being sent (DESIGN §4 "Same story").
+
+Both are written in one transaction right after a target accepts a message (a part of a
+split chat digest counts on its own), so a retry sends only what was not accepted. The one
+window where a duplicate is possible, a crash after the target accepted and before this
+write, is described in `docs/guarantees.md` ("Delivery").
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
 from services.common.keys import Keys
-from services.common.models import Article
-from services.notifier.digest import PendingItem
+from services.notifier.stories import WINDOW, StoryTrace
 
+__all__ = ["STORY_MEMORY", "SentLedger"]
 
-class PendingDigests:
-    """Items filed for a subscription and not yet delivered to all of its targets."""
-
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
-        self._client = client
-        self._keys = keys
-
-    async def file(self, subscription: str, item: PendingItem, now: datetime) -> None:
-        """Idempotent: filing the same article again (a replayed match) keeps one item."""
-        payload = json.dumps(
-            {"article": item.article.model_dump(mode="json"), "rules": list(item.rules)}
-        )
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.pending(subscription), item.article.id, payload)
-            pipe.hsetnx(self._keys.pending_since(), subscription, str(now.timestamp()))
-            await pipe.execute()
-
-    async def items(self, subscription: str) -> list[PendingItem]:
-        raw = await self._client.hgetall(self._keys.pending(subscription))
-        out = []
-        for value in raw.values():
-            data = json.loads(value)
-            out.append(PendingItem(Article.model_validate(data["article"]), tuple(data["rules"])))
-        return out
-
-    async def oldest(self, subscription: str) -> float | None:
-        """Epoch seconds when the oldest waiting item was filed (drives `immediate`)."""
-        value = await self._client.hget(self._keys.pending_since(), subscription)
-        return float(value) if value is not None else None
-
-    async def remove(self, subscription: str, article_ids: Iterable[str]) -> None:
-        """Drop delivered items; when none remain, the subscription has nothing waiting."""
-        ids = list(article_ids)
-        key = self._keys.pending(subscription)
-        if ids:
-            await self._client.hdel(key, *ids)
-        if not await self._client.hlen(key):
-            await self._client.hdel(self._keys.pending_since(), subscription)
+STORY_MEMORY = WINDOW
+"""How long a target remembers the stories it received (the same-story window, 48 h)."""
 
 
 class SentLedger:
-    """(subscription, target, article) that a target accepted; never sent there again."""
+    """(subscription, target, article) that a target accepted, and the stories it received."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, retention_seconds: int) -> None:
         self._client = client
@@ -68,21 +42,79 @@ class SentLedger:
     async def delivered(
         self, subscription: str, target: int, article_ids: Sequence[str]
     ) -> set[str]:
+        """The subset of `article_ids` this target has accepted (within the retention)."""
         if not article_ids:
             return set()
-        keys = [self._keys.sent(subscription, target, a) for a in article_ids]
-        values = await self._client.mget(keys)
-        return {a for a, v in zip(article_ids, values, strict=True) if v is not None}
+        scores = await self._client.zmscore(
+            self._keys.sent(subscription, target), list(article_ids)
+        )
+        return {a for a, s in zip(article_ids, scores, strict=True) if s is not None}
+
+    async def delivered_everywhere(
+        self, subscription: str, targets: int, article_ids: Sequence[str]
+    ) -> set[str]:
+        """The subset of `article_ids` that every one of `targets` targets has accepted."""
+        if targets < 1:  # a subscription without targets has nothing left to deliver
+            return set(article_ids)
+        if not article_ids:
+            return set()
+        done = set(article_ids)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for target in range(targets):
+                pipe.zmscore(self._keys.sent(subscription, target), list(article_ids))
+            for scores in await pipe.execute():
+                done &= {a for a, s in zip(article_ids, scores, strict=True) if s is not None}
+        return done
 
     async def record(
-        self, subscription: str, target: int, article_ids: Iterable[str], now: datetime
+        self,
+        subscription: str,
+        target: int,
+        article_ids: Iterable[str],
+        now: datetime,
+        stories: Sequence[StoryTrace] = (),
     ) -> None:
         """Written right after the target accepted: the only duplicate window is before this."""
+        stamp = now.timestamp()
+        sent_key = self._keys.sent(subscription, target)
+        story_key = self._keys.delivered_stories(subscription, target)
+        ids = dict.fromkeys(article_ids, stamp)
         async with self._client.pipeline(transaction=True) as pipe:
-            for article_id in article_ids:
-                pipe.set(
-                    self._keys.sent(subscription, target, article_id),
-                    str(now.timestamp()),
-                    ex=self._retention,
-                )
+            if ids:
+                pipe.zadd(sent_key, ids)
+                pipe.zremrangebyscore(sent_key, "-inf", stamp - self._retention)
+                pipe.expire(sent_key, self._retention)
+            if stories:
+                pipe.zadd(story_key, {_encode_trace(t): stamp for t in stories})
+                pipe.zremrangebyscore(story_key, "-inf", stamp - STORY_MEMORY.total_seconds())
+                pipe.expire(story_key, int(STORY_MEMORY.total_seconds()) + 3600)
             await pipe.execute()
+
+    async def recent_stories(
+        self, subscription: str, target: int, now: datetime
+    ) -> list[StoryTrace]:
+        """Stories this target received within the last 48 h."""
+        since = now.timestamp() - STORY_MEMORY.total_seconds()
+        raw = await self._client.zrangebyscore(
+            self._keys.delivered_stories(subscription, target), since, "+inf"
+        )
+        return [_decode_trace(value) for value in raw if isinstance(value, bytes | str)]
+
+
+def _encode_trace(trace: StoryTrace) -> str:
+    lead = trace.lead_time.timestamp() if trace.lead_time is not None else None
+    return json.dumps(
+        {"lead": lead, "feeds": sorted(trace.feeds), "titles": list(trace.titles)},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def _decode_trace(value: bytes | str) -> StoryTrace:
+    data = json.loads(value)
+    lead = data.get("lead")
+    return StoryTrace(
+        lead_time=datetime.fromtimestamp(lead, UTC) if lead is not None else None,
+        feeds=frozenset(data.get("feeds", ())),
+        titles=tuple(data.get("titles", ())),
+    )

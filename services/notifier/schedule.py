@@ -27,7 +27,7 @@ from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-__all__ = ["Schedule", "ScheduleError", "next_due", "parse_schedule"]
+__all__ = ["Schedule", "ScheduleError", "following_due", "next_due", "parse_schedule"]
 
 Kind = Literal["immediate", "every", "hourly", "daily", "weekly"]
 
@@ -253,6 +253,23 @@ def next_due(schedule: Schedule, after: datetime) -> datetime | None:
         if due > after:
             return due
     raise AssertionError("unreachable: a daily or weekly schedule always fires within 8 days")
+
+
+def following_due(schedule: Schedule, due: datetime, now: datetime) -> datetime | None:
+    """The due time after `due`, once `due` has fired at `now` (both aware): later than `now`.
+
+    `every N` stays on the grid that starts at the first due time (anchored on `due`, never
+    on when the digest was actually sent, so it does not drift); occurrences missed while no
+    notifier ran are skipped, not sent one after another. Clock schedules are their own grid.
+    """
+    if schedule.kind == "every":
+        assert schedule.interval is not None
+        due = due.astimezone(UTC)
+        if now < due:
+            return due + schedule.interval
+        missed = (now.astimezone(UTC) - due) // schedule.interval
+        return due + (missed + 1) * schedule.interval
+    return next_due(schedule, max(due, now))
 
 
 def _wall_time_instant(day: date, at: time, zone: ZoneInfo) -> datetime:

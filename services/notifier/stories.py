@@ -22,6 +22,11 @@ an inverted index on content tokens, so ~1,000 articles cost far less than n² c
 
 Articles with the same `id` or the same `link` (canonical link) are one article: later
 copies are kept on the story as `merged`, so they are recorded as delivered but never shown.
+
+Late articles: a target remembers each story it received as a `StoryTrace` (feeds, lead time,
+normalised titles). `StoryIndex.find` applies the same test as grouping (another feed, within
+48 h of the lead, a title similar to one of the story's) to an article that arrives after its
+story went out, so the notifier can record it as delivered instead of sending it again.
 """
 
 from __future__ import annotations
@@ -30,13 +35,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
 from services.common.models import Article
 from services.common.text import html_to_text, tokenize
 
-__all__ = ["SIMILARITY", "WINDOW", "Story", "article_time", "group_stories", "outlet_of"]
+__all__ = [
+    "SIMILARITY",
+    "WINDOW",
+    "Story",
+    "StoryIndex",
+    "StoryTrace",
+    "article_time",
+    "group_stories",
+    "outlet_of",
+    "trace_of",
+]
 
 SIMILARITY = 80.0
 """rapidfuzz token_set_ratio (0–100) at or above which two titles are near-duplicates."""
@@ -126,7 +142,16 @@ class _Title:
 
 
 def _title_of(article: Article) -> _Title:
-    tokens = tokenize(html_to_text(article.title))
+    return _title_of_text(article.title)
+
+
+@lru_cache(maxsize=65536)
+def _title_of_text(title: str) -> _Title:
+    """Cached: the same headline is compared in every subscription's digest it appears in."""
+    return _title_from_tokens(tokenize(html_to_text(title)))
+
+
+def _title_from_tokens(tokens: Sequence[str]) -> _Title:
     content = frozenset(
         t for t in tokens if t not in _STOP_WORDS and not (len(t) == 1 and t.isascii())
     )
@@ -233,3 +258,70 @@ def _candidate_members(title: _Title, index: defaultdict[str, list[int]]) -> lis
             counts[member] += 1
     needed = min(_MIN_SHARED, len(title.content))
     return [m for m, n in counts.items() if n >= max(needed, 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Stories already delivered
+
+
+@dataclass(frozen=True)
+class StoryTrace:
+    """What a target remembers of a story it received, enough to recognise a late article.
+
+    `titles` are the normalised titles (tokens joined by spaces) of every article of the story.
+    """
+
+    lead_time: datetime | None
+    feeds: frozenset[str]
+    titles: tuple[str, ...]
+
+
+def trace_of(story: Story) -> StoryTrace:
+    """The trace of a delivered story (shown, or counted in "+N more")."""
+    titles = dict.fromkeys(_title_of(a).text for a in story.articles)
+    return StoryTrace(
+        lead_time=article_time(story.lead),
+        feeds=frozenset(a.feed for a in story.articles),
+        titles=tuple(t for t in titles if t),
+    )
+
+
+class StoryIndex:
+    """Delivered stories, indexed by title token, to find the one a late article belongs to."""
+
+    def __init__(self, traces: Sequence[StoryTrace]) -> None:
+        self._traces = list(traces)
+        self._titles: list[tuple[int, _Title]] = []  # (trace index, title)
+        self._index: defaultdict[str, list[int]] = defaultdict(list)  # token -> title indices
+        for trace_index, trace in enumerate(self._traces):
+            for text in trace.titles:
+                title = _title_from_tokens(text.split())
+                position = len(self._titles)
+                self._titles.append((trace_index, title))
+                for token in title.content:
+                    self._index[token].append(position)
+
+    def __len__(self) -> int:
+        return len(self._traces)
+
+    def find(self, article: Article) -> StoryTrace | None:
+        """The delivered story `article` would have joined (same test as grouping), or None."""
+        title = _title_of(article)
+        if not title.text:
+            return None
+        if title.content:
+            candidates = _candidate_members(title, self._index)
+        else:  # no content token: only an identical title can match
+            candidates = [i for i, (_, t) in enumerate(self._titles) if t.text == title.text]
+        moment = article_time(article)
+        for position in sorted(candidates):
+            trace_index, other = self._titles[position]
+            trace = self._traces[trace_index]
+            apart = (
+                moment is not None
+                and trace.lead_time is not None
+                and abs(moment - trace.lead_time) > WINDOW
+            )
+            if article.feed not in trace.feeds and not apart and _similar(title, other):
+                return trace
+        return None

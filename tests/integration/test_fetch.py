@@ -26,6 +26,7 @@ from services.poller.fetch import (
     FetchLimits,
     FetchResult,
     fetch_feed,
+    host_key,
     make_client,
     redact_url,
     retry_after_seconds,
@@ -129,6 +130,23 @@ async def test_304_without_validators_keeps_ours(fetch: Fetch, feed_server: Feed
     result = await fetch(feed_server.url("/bare-304"), etag='"e1"', last_modified="x")
     assert result.not_modified
     assert (result.etag, result.last_modified) == ('"e1"', "x")
+
+
+async def test_304s_and_small_errors_reuse_the_connection(
+    fetch: Fetch, feed_server: FeedServer
+) -> None:
+    first = await fetch(feed_server.url("/feed.xml"))
+    for path in ("/feed.xml", "/404", "/feed.xml", "/hop-2", "/feed.xml"):
+        await fetch(feed_server.url(path), etag=first.etag)
+    assert len(feed_server.requests) == 7
+    assert feed_server.connections == 1, "a new TCP connection per poll costs more than the poll"
+
+
+async def test_result_counts_wire_bytes(fetch: Fetch, feed_server: FeedServer) -> None:
+    plain = await fetch(feed_server.url("/feed.xml"))
+    packed = await fetch(feed_server.url("/gzip.xml"))
+    assert plain.bytes_read == len(NORMAL_FEED)
+    assert 0 < packed.bytes_read < len(NORMAL_FEED) == len(packed.body or b"")
 
 
 @pytest.mark.parametrize("path", ["/gzip.xml", "/br.xml"])
@@ -273,6 +291,22 @@ async def test_password_never_in_error_or_url(fetch: Fetch, feed_server: FeedSer
     result = await fetch(f"http://alice:{secret}@127.0.0.1:{port}/x")
     assert result.error == "connection refused"
     assert secret not in result.url and "alice:***@" in result.url
+
+
+@pytest.mark.parametrize(
+    ("url", "server"),
+    [
+        ("http://Example.org./a", "example.org:80"),
+        ("https://u:p@example.org/x", "example.org:443"),
+        ("http://example.org:80/", "example.org:80"),
+        ("https://EXAMPLE.org:8443/feed", "example.org:8443"),
+        ("http://[::1]:8080/x", "[::1]:8080"),
+        ("file:///srv/feed.xml", ""),
+        ("../seeds/world.xml", ""),
+    ],
+)
+def test_host_key_names_the_server(url: str, server: str) -> None:
+    assert host_key(url) == server
 
 
 def test_redact_url() -> None:

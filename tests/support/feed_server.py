@@ -64,10 +64,12 @@ Handler = Callable[[Request], Response]
 class FeedServer:
     """Threaded HTTP server on 127.0.0.1:<free port> with a route registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, Handler] = {}
         self.requests: list[Request] = []
-        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        self.connections = 0  # TCP connections accepted (keep-alive reuses one)
+        self._lock = threading.Lock()
+        self._httpd = _QuietServer((host, 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -76,7 +78,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._httpd.server_address[0]}:{self.port}"
 
     def url(self, path: str) -> str:
         """Absolute URL of a route path such as `/feed.xml`."""
@@ -124,6 +126,10 @@ class FeedServer:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
     def _route(self, request: Request) -> Response:
         self.requests.append(request)
         handler = self._routes.get(request.path)
@@ -146,6 +152,10 @@ class _QuietServer(ThreadingHTTPServer):
 def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            server._connected()
 
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")

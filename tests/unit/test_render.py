@@ -10,6 +10,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,11 +18,13 @@ import pytest
 from services.common.models import Article
 from services.notifier.digest import Digest, PendingItem, assemble_digest
 from services.notifier.render import (
+    SNIPPET_CHARS,
     digest_title,
     render_html,
     render_markdown,
     render_text,
     split_markdown,
+    split_markdown_parts,
 )
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -362,3 +365,44 @@ def test_split_puts_more_in_the_last_part() -> None:
 def test_split_rejects_tiny_limits() -> None:
     with pytest.raises(ValueError, match="at least"):
         split_markdown(build(), 20)
+
+
+@pytest.mark.parametrize("limit", [200, 450, 10_000])
+def test_split_parts_know_their_articles(limit: int) -> None:
+    digest = build(max_items=3)
+    parts = split_markdown_parts(digest, limit, highlight=HIGHLIGHT)
+    assert [p.text for p in parts] == split_markdown(digest, limit, highlight=HIGHLIGHT)
+    shown = [item for part in parts for item in part.items]
+    assert shown == list(digest.items)  # every shown item in exactly one part, in order
+    assert [p.more for p in parts] == [False] * (len(parts) - 1) + [True]
+    for part in parts:
+        links = [unquote(link) for link in item_links(part.text)]
+        assert links == [i.story.lead.link for i in part.items]
+
+
+# --- per-article highlighting and snippet placement ----------------------------------------
+
+
+def test_per_article_highlight_marks_only_that_articles_terms() -> None:
+    digest = build([ARTICLES[0], ARTICLES[5]])
+    out = render_text(digest, highlight={"rt-1": ["putin"], "yn-1": ["weapons"]})
+    assert "Russian President Vladimir *Putin* arrived" in out
+    assert "answer with new *weapons* tests" in out
+    assert "*Pyongyang*" not in out
+
+
+def test_snippet_moves_to_the_first_matched_term() -> None:
+    filler = "Officials met again on Tuesday and said little of substance to reporters. " * 20
+    article = Article(
+        id="x",
+        feed="f",
+        title="Talks resume",
+        summary="Officials met again.",
+        content=f"<p>{filler}</p><p>Late in the day the envoy raised missile transfers.</p>",
+        published=at(1),
+    )
+    digest = build([article])
+    assert "  Officials met again.\n" in render_text(digest)  # no terms: the summary, as always
+    snippet = render_text(digest, highlight=["missile*"]).splitlines()[-1].strip()
+    assert snippet.startswith("…") and len(snippet) <= SNIPPET_CHARS
+    assert "the envoy raised *missile* transfers." in snippet

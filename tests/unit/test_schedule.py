@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.notifier.schedule import Schedule, ScheduleError, next_due, parse_schedule
+from services.notifier.schedule import (
+    Schedule,
+    ScheduleError,
+    following_due,
+    next_due,
+    parse_schedule,
+)
 
 
 def utc(
@@ -194,3 +200,52 @@ def test_next_due_immediate_is_none() -> None:
 def test_next_due_rejects_naive_time() -> None:
     with pytest.raises(ValueError, match="aware"):
         next_due(parsed("hourly"), datetime(2026, 6, 18))
+
+
+# --- the due time after one fired ----------------------------------------------------------
+
+FOLLOWING = [
+    # spec, due that fired, when the pass ran, next due, why
+    (
+        "every 30m",
+        utc(2026, 6, 1, 9),
+        utc(2026, 6, 1, 9, 0, 20),
+        utc(2026, 6, 1, 9, 30),
+        "on the grid, not send time + 30m",
+    ),
+    (
+        "every 30m",
+        utc(2026, 6, 1, 9),
+        utc(2026, 6, 1, 11, 5),
+        utc(2026, 6, 1, 11, 30),
+        "missed slots skipped",
+    ),
+    (
+        "every 30m",
+        utc(2026, 6, 1, 9),
+        utc(2026, 6, 1, 9, 30),
+        utc(2026, 6, 1, 10),
+        "exactly on a slot: the next one",
+    ),
+    (
+        "hourly",
+        utc(2026, 6, 1, 9),
+        utc(2026, 6, 1, 9, 0, 3),
+        utc(2026, 6, 1, 10),
+        "top of the next hour",
+    ),
+    (
+        "daily 08:00 Asia/Seoul",
+        utc(2026, 6, 1, 23),
+        utc(2026, 6, 4, 2),
+        utc(2026, 6, 4, 23),
+        "after days down: the next 08:00 KST",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "due", "now", "expected", "why"), FOLLOWING)
+def test_following_due(
+    spec: str, due: datetime, now: datetime, expected: datetime, why: str
+) -> None:
+    assert following_due(parsed(spec), due, now) == expected, why

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.models import Article
-from services.notifier.stories import Story, group_stories
+from services.notifier.stories import Story, StoryIndex, group_stories, trace_of
 
 T0 = datetime(2026, 6, 18, 15, 0, tzinfo=UTC)
 
@@ -251,3 +251,63 @@ def test_a_thousand_articles_are_grouped_quickly() -> None:
     assert sum(1 + len(s.others) + len(s.merged) for s in stories) == 1100
     grouped = {a.id for s in stories if s.others for a in (s.lead, *s.others)}
     assert {f"dup{i}" for i in range(100)} <= grouped
+
+
+# --- stories already delivered ---------------------------------------------------------------
+
+
+def delivered(*articles: Article) -> StoryIndex:
+    return StoryIndex([trace_of(story) for story in group_stories(list(articles))])
+
+
+def test_late_article_from_another_outlet_is_found() -> None:
+    index = delivered(art("r1", "reuters", "Russia's Putin arrives in North Korea for rare visit"))
+    late = art("b1", "bbc", "Putin arrives in Pyongyang for rare visit to North Korea", 180)
+    assert index.find(late) is not None
+
+
+def test_late_article_matches_any_member_of_the_story() -> None:
+    index = delivered(
+        art("r1", "reuters", "Putin, Kim sign mutual defence pact at Pyongyang summit"),
+        art("a1", "ap", "Putin and Kim sign mutual defence pact", 20),
+    )
+    assert len(index) == 1
+    assert (
+        index.find(art("y1", "yonhap", "Putin and Kim sign mutual defence pact", 300)) is not None
+    )
+
+
+@pytest.mark.parametrize(
+    ("late", "why"),
+    [
+        (
+            art("r2", "reuters", "Putin arrives in Pyongyang for rare visit to North Korea", 60),
+            "same feed",
+        ),
+        (
+            art("b1", "bbc", "Putin arrives in Pyongyang for rare visit to North Korea", 49 * 60),
+            "48 h",
+        ),
+        (art("b2", "bbc", "North Korea fires ballistic missile into the sea", 60), "another story"),
+        (art("b3", "bbc", "", 60), "no title"),
+    ],
+)
+def test_late_article_that_is_not_the_same_story(late: Article, why: str) -> None:
+    index = delivered(art("r1", "reuters", "Russia's Putin arrives in North Korea for rare visit"))
+    assert index.find(late) is None, why
+
+
+def test_trace_keeps_every_outlet_and_title() -> None:
+    story = group_stories(
+        [
+            art("r1", "reuters", "Putin, Kim sign mutual defence pact at Pyongyang summit"),
+            art("a1", "ap", "Putin and Kim sign mutual defence pact", 20),
+        ]
+    )[0]
+    trace = trace_of(story)
+    assert trace.feeds == {"reuters", "ap"}
+    assert trace.titles == (
+        "putin kim sign mutual defence pact at pyongyang summit",
+        "putin and kim sign mutual defence pact",
+    )
+    assert trace.lead_time == T0

@@ -1,8 +1,10 @@
 """Query evaluation: an article prepared once as a `Document`, then tested against many queries.
 
-A `Document` holds, per field, the folded tokens with a token→positions index (and, built on
-first use, the case-preserving index for `case:` and a sorted vocabulary for prefixes), so a
-word is a dict lookup and a phrase or NEAR only looks at the positions of its tokens.
+A `Document` holds, per field, the folded tokens and their set; positions of a token (for
+phrases, prefixes and NEAR) and the case-preserving vocabulary (for `case:`) are found on
+first use and remembered, so a word is a set lookup and a phrase only looks where its first
+token occurs. Preparing the article is most of the cost of matching it against an indexed
+rule set, so its fields are tokenised by `tokens.field_tokens`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from services.common.text import fold_token, html_to_text, normalise, split_tokens
+from services.common.text import fold_token, html_to_text
 from services.matcher.query.ast import (
     And,
     Meta,
@@ -24,6 +26,7 @@ from services.matcher.query.ast import (
     host_name,
     language_tag,
 )
+from services.matcher.query.tokens import field_tokens
 
 __all__ = ["Document", "evaluate", "explain", "lang_matches", "matched_spans"]
 
@@ -32,58 +35,104 @@ Span = tuple[int, int]  # first and last token position, inclusive
 
 
 class _Field:
-    """One field's tokens: folded with an index up front, exact and sorted vocabulary lazily."""
+    """One field's tokens: folded tokens and their set up front, the rest found on first use."""
 
-    __slots__ = ("_exact_index", "_prefixes", "_vocabulary", "exact", "index", "tokens")
+    __slots__ = ("_exact_vocabulary", "_joined", "_positions", "exact", "tokens", "vocabulary")
 
-    def __init__(self, exact: list[str]) -> None:
+    def __init__(self, exact: list[str], folded: list[str] | None = None) -> None:
         self.exact = exact
-        self.tokens = [fold_token(token) for token in exact]
-        self.index = _positions(self.tokens)
-        self._exact_index: dict[str, list[int]] | None = None
-        self._vocabulary: dict[bool, list[str]] = {}
-        self._prefixes: dict[tuple[str, bool], list[int]] = {}
+        self.tokens = folded if folded is not None else [fold_token(token) for token in exact]
+        self.vocabulary = set(self.tokens)
+        self._exact_vocabulary: set[str] | None = None
+        self._positions: dict[tuple[str, bool], list[int]] | None = None
+        self._joined: tuple[str | None, str | None] = (None, None)
 
-    def lookup(self, exact: bool) -> tuple[list[str], dict[str, list[int]]]:
+    def has(self, token: str, exact: bool) -> bool:
         if not exact:
-            return self.tokens, self.index
-        if self._exact_index is None:
-            self._exact_index = _positions(self.exact)
-        return self.exact, self._exact_index
+            return token in self.vocabulary
+        if self._exact_vocabulary is None:
+            self._exact_vocabulary = set(self.exact)
+        return token in self._exact_vocabulary
+
+    def sequence(self, exact: bool) -> list[str]:
+        return self.exact if exact else self.tokens
+
+    def positions(self, token: str, exact: bool) -> list[int]:
+        """Sorted positions of one token (`list.index` scans in C: no per-article index)."""
+        cache = self._positions
+        if cache is None:
+            cache = self._positions = {}
+        key = (token, exact)
+        hit = cache.get(key)
+        if hit is None:
+            hit = []
+            if self.has(token, exact):
+                tokens = self.sequence(exact)
+                i = tokens.index(token)
+                try:
+                    while True:
+                        hit.append(i)
+                        i = tokens.index(token, i + 1)
+                except ValueError:
+                    pass
+            cache[key] = hit
+        return hit
+
+    def joined(self, exact: bool) -> str:
+        """The tokens joined by single spaces, with a space at each end.
+
+        Tokens hold no spaces, so a phrase occurs exactly where `" a b "` is a substring of
+        this, and a token starts with `x` exactly where `" x"` is: a search in C.
+        """
+        folded, exact_joined = self._joined
+        hit = exact_joined if exact else folded
+        if hit is None:
+            hit = " " + " ".join(self.sequence(exact)) + " "
+            self._joined = (folded, hit) if exact else (hit, exact_joined)
+        return hit
+
+    def has_prefix(self, prefix: str, exact: bool) -> bool:
+        """Whether some token starts with `prefix`."""
+        return " " + prefix in self.joined(exact)
 
     def prefix_positions(self, prefix: str, exact: bool) -> list[int]:
         """Sorted positions of every token that starts with `prefix`."""
-        key = (prefix, exact)
-        hit = self._prefixes.get(key)
+        cache = self._positions
+        if cache is None:
+            cache = self._positions = {}
+        key = (prefix + "*", exact)  # no token holds a `*`
+        hit = cache.get(key)
         if hit is None:
-            index = self.lookup(exact)[1]
-            vocabulary = self._vocabulary.get(exact)
-            if vocabulary is None:
-                vocabulary = self._vocabulary[exact] = sorted(index)
             hit = []
-            for i in range(bisect_left(vocabulary, prefix), len(vocabulary)):
-                if not vocabulary[i].startswith(prefix):
-                    break
-                hit.extend(index[vocabulary[i]])
-            hit.sort()
-            self._prefixes[key] = hit
+            if self.has_prefix(prefix, exact):
+                self.has("", exact)  # builds the exact vocabulary when needed
+                words = self._exact_vocabulary if exact else self.vocabulary
+                for word in words or ():
+                    if word.startswith(prefix):
+                        hit.extend(self.positions(word, exact))
+                hit.sort()
+            cache[key] = hit
         return hit
-
-
-def _positions(tokens: list[str]) -> dict[str, list[int]]:
-    index: dict[str, list[int]] = {}
-    for i, token in enumerate(tokens):
-        if token in index:
-            index[token].append(i)
-        else:
-            index[token] = [i]
-    return index
 
 
 class Document:
     """An article prepared once for evaluating many queries against it."""
 
-    __slots__ = ("_holds", "_scopes", "_spans", "feed", "fields", "host", "lang", "texts")
+    __slots__ = (
+        "_holds",
+        "_html",
+        "_scopes",
+        "_sorted",
+        "_spans",
+        "_texts",
+        "_vocabulary",
+        "_words",
+        "feed",
+        "fields",
+        "host",
+        "lang",
+        "text_words",
+    )
 
     def __init__(
         self,
@@ -93,13 +142,17 @@ class Document:
         lang: str,
         link: str,
         texts: dict[str, str] | None = None,
+        folded: dict[str, list[str]] | None = None,
     ) -> None:
         """`fields` maps field keys (`title`…, `category:0`…) to case-preserving tokens.
 
-        `texts` optionally keeps each field's plain text, for highlighting with `token_offsets`.
+        `texts` optionally keeps each field's plain text, for highlighting with `token_offsets`;
+        `folded` optionally gives the folded tokens already computed.
         """
-        self.fields = {key: _Field(tokens) for key, tokens in fields.items()}
-        self.texts = texts or {}
+        folded = folded or {}
+        self.fields = {key: _Field(tokens, folded.get(key)) for key, tokens in fields.items()}
+        self._texts = texts
+        self._html: dict[str, str] = {}
         self.feed = feed
         self.lang = language_tag(lang)
         self.host = _host(link)
@@ -110,6 +163,14 @@ class Document:
         }
         self._holds: dict[Node, bool] = {}  # results of the costlier terms, shared by all queries
         self._spans: dict[Node, dict[str, list[Span]]] = {}
+        self._vocabulary: set[str] | frozenset[str] | None = None
+        text = [field.vocabulary for _, field in self._scopes[None]]
+        self.text_words: set[str] | frozenset[str] = (
+            text[0] if len(text) == 1 else frozenset().union(*text)
+        )
+        """Folded tokens of title, summary and content: what an unscoped word looks for."""
+        self._words: dict[str | None, set[str] | frozenset[str]] = {None: self.text_words}
+        self._sorted: dict[str | None, list[str]] = {}
 
     @classmethod
     def from_fields(
@@ -127,11 +188,20 @@ class Document:
         """Prepare an article whose text fields are HTML (as every feed field may be)."""
         html = {"title": title, "summary": summary, "content": content, "author": author}
         html.update({f"category:{i}": category for i, category in enumerate(categories)})
-        texts = {key: html_to_text(value) for key, value in html.items()}
-        fields = {
-            key: split_tokens(normalise(text, fold_case=False)) for key, text in texts.items()
-        }
-        return cls(fields, feed=feed, lang=lang, link=link, texts=texts)
+        exact: dict[str, list[str]] = {}
+        folded: dict[str, list[str]] = {}
+        for key, value in html.items():
+            exact[key], folded[key] = field_tokens(value)
+        doc = cls(exact, feed=feed, lang=lang, link=link, folded=folded)
+        doc._html = html
+        return doc
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Each field's plain text (from its HTML, on first use), for highlighting."""
+        if self._texts is None:
+            self._texts = {key: html_to_text(value) for key, value in self._html.items()}
+        return self._texts
 
     def scope(self, scope: str | None) -> tuple[tuple[str, _Field], ...]:
         """The (key, field) pairs a term with this scope looks in."""
@@ -142,9 +212,36 @@ class Document:
             hit = self._scopes[scope] = ((key, field),) if field is not None else ()
         return hit
 
-    def vocabulary(self) -> set[str]:
-        """Every folded token of every field: what `required_tokens` sets are checked against."""
-        return {token for field in self.fields.values() for token in field.index}
+    def sorted_words(self, scope: str | None) -> list[str]:
+        """`words(scope)` sorted, for finding prefixes by binary search."""
+        hit = self._sorted.get(scope)
+        if hit is None:
+            hit = self._sorted[scope] = sorted(self.words(scope))
+        return hit
+
+    def vocabulary(self) -> set[str] | frozenset[str]:
+        """Every folded token of every field: what a rule index looks candidates up by."""
+        if self._vocabulary is None:
+            text = self.text_words
+            others = [
+                field.vocabulary
+                for key, field in self.fields.items()
+                if key not in _DEFAULT_SCOPE and field.vocabulary and not field.vocabulary <= text
+            ]
+            self._vocabulary = text.union(*others) if others else text
+        return self._vocabulary
+
+    def words(self, scope: str | None) -> set[str] | frozenset[str]:
+        """The folded tokens a one-word term with this scope looks for (one set lookup)."""
+        hit = self._words.get(scope)
+        if hit is None:
+            fields = self.scope(scope)
+            if len(fields) == 1:
+                hit = fields[0][1].vocabulary
+            else:
+                hit = frozenset().union(*(field.vocabulary for _, field in fields))
+            self._words[scope] = hit
+        return hit
 
     def tokens(self, key: str) -> list[str]:
         """The case-preserving tokens of one field (for highlighting matched spans)."""
@@ -195,12 +292,19 @@ def _phrase_holds(phrase: Phrase, doc: Document) -> bool:
     if len(phrase.tokens) == 1 and not phrase.prefix and not phrase.exact:
         token = phrase.tokens[0]
         for _, field in doc.scope(phrase.scope):  # noqa: SIM110
-            if token in field.index:
+            if token in field.vocabulary:
                 return True
         return False
     hit = doc._holds.get(phrase)
     if hit is None:
         hit = False
+        if len(phrase.tokens) == 1 and phrase.prefix:
+            for _, field in doc.scope(phrase.scope):
+                if field.has_prefix(phrase.tokens[0], phrase.exact):
+                    hit = True
+                    break
+            doc._holds[phrase] = hit
+            return hit
         for _, field in doc.scope(phrase.scope):
             if next(_starts(field, phrase), None) is not None:
                 hit = True
@@ -212,15 +316,19 @@ def _phrase_holds(phrase: Phrase, doc: Document) -> bool:
 def _starts(field: _Field, phrase: Phrase) -> Iterator[int]:
     """Positions in one field where the phrase starts, in order."""
     want = phrase.tokens
+    exact = phrase.exact
     if len(want) == 1:
         if phrase.prefix:
-            yield from field.prefix_positions(want[0], phrase.exact)
+            yield from field.prefix_positions(want[0], exact)
         else:
-            yield from field.lookup(phrase.exact)[1].get(want[0], ())
+            yield from field.positions(want[0], exact)
         return
-    tokens, index = field.lookup(phrase.exact)
     last = len(want) - 1
-    for start in index.get(want[0], ()):
+    for token in want[1:last] if phrase.prefix else want[1:]:
+        if not field.has(token, exact):
+            return
+    tokens = field.sequence(exact)
+    for start in field.positions(want[0], exact):
         if start + last >= len(tokens):
             return
         if all(tokens[start + i] == want[i] for i in range(1, last)):
