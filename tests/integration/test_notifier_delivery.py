@@ -407,4 +407,5 @@ async def test_metrics_name_the_scheme_never_the_url(
     exposition = generate_latest(REGISTRY).decode()
     assert 'wirewatch_digests_sent_total{target_type="json"}' in exposition
     assert 'wirewatch_items_filed_total{subscription="desk"}' in exposition
-    assert secret not in exposition and str(receiver.port) not in exposition
+    # a leaked URL would show ":PORT" (a bare number could sit inside a _created timestamp)
+    assert secret not in exposition and f":{receiver.port}" not in exposition
