@@ -13,14 +13,14 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from services.cli import check, dead, feeds, preview, run
+from services.cli import check, dead, feeds, match, preview, run, schema, test_rule
 from services.cli.common import EXIT_USAGE, UserError
 from services.common.embedded import EmbeddedEngineError
 from services.common.logging import configure_logging
 from services.common.redis import RedisUnavailableError
 from services.common.settings import Settings
 
-COMMAND_MODULES = (run, check, feeds, dead, preview)
+COMMAND_MODULES = (run, check, feeds, dead, preview, match, test_rule, schema)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

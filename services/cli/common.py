@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from services.common.config import Config, Problem, load_config
+from services.common.config.check import check_config
 from services.common.settings import Settings
-from services.matcher.rules import compile_rules
-from services.notifier.subscriptions import resolve_subscriptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -34,17 +33,10 @@ def add_command(
 
 
 def config_problems(settings: Settings) -> tuple[Config, list[Problem]]:
-    """Everything wrong with the config: structure, references, queries and schedules."""
+    """Everything wrong with the config: structure, references, queries, schedules, targets and
+    rule examples (errors and warnings), for every file in one run."""
     config, problems = load_config(settings.config)
-    _, query_problems = compile_rules(config)
-    problems += query_problems
-    _, schedule_errors = resolve_subscriptions(config)
-    for sub, err in schedule_errors:
-        if sub.pos is not None:
-            problems.append(
-                Problem.at(sub.pos, f"subscription {sub.id}: bad digest: {err.message}")
-            )
-    return config, problems
+    return config, problems + check_config(config)
 
 
 def load_valid_config(settings: Settings) -> Config:

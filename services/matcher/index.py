@@ -1,11 +1,12 @@
 """Presearch: the rules an article could match, found from the words those rules cannot do without.
 
-Each rule's query gives a `Need` — words (or prefixes) of which an article must contain at least
-one for the query to hold (`required_tokens`, extended to prefixes). The index maps each such
-word to the rules that need it, so an article is only evaluated against the rules that share a
-word with it; rules with no need (only NOT or metadata terms, or a `case:` prefix) are always
-candidates. The index only ever skips rules that cannot match: evaluation still decides.
-Pure: no I/O.
+Each rule's query gives one or two `Need`s — words (or prefixes) of which an article must contain
+at least one for the query to hold (`required_tokens`, extended to prefixes and to pairs). A rule
+with two independent needs (`a AND b`, `(a OR b) AND c`, `a NEAR/5 b`, a phrase of two words) is
+filed under word pairs and becomes a candidate only when the article has both words; one with a
+single need is filed under its words or prefixes; one with none (only NOT or metadata terms, or
+a `case:` prefix) is always a candidate. The index only ever skips rules that cannot match:
+evaluation still decides. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from operator import itemgetter
 from services.common.text import fold_token
 from services.matcher.query import And, Document, Near, Node, Or, Phrase
 
-__all__ = ["Need", "RuleIndex", "need_of"]
+__all__ = ["Need", "RuleIndex", "need_of", "needs_of"]
 
-_HEAD = 6  # prefixes are filed under their first six characters (all of them when shorter)
+_HEAD = 5  # prefixes are filed under their first five characters (all of them when shorter)
+_MAX_PAIRS = 16  # a rule is filed under at most this many word pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,69 +44,105 @@ def _word_cost(token: str) -> float:
     return 2.0 ** -min(len(token), 10)
 
 
+def _cheapest(options: list[Need]) -> Need | None:
+    return min(options, key=lambda needed: needed.cost) if options else None
+
+
 def need_of(node: Node) -> Need | None:
     """What an article must contain for `node` to hold; None when there is no such word.
 
     Like `required_tokens`, and a one-word prefix (`weapon*`) needs a token with that prefix.
     For AND and NEAR it picks the operand whose need looks rarest.
     """
+    return needs_of(node)[0]
+
+
+def needs_of(node: Node) -> tuple[Need | None, Need | None]:
+    """Up to two needs that must both be met for `node` to hold, the rarer-looking first."""
     if isinstance(node, Phrase):
         if len(node.tokens) == 1 and node.prefix:
             # a `case:` prefix compares unfolded tokens: no folded prefix is sure to hold
-            return None if node.exact else Need(prefixes=frozenset(node.tokens))
+            return (None if node.exact else Need(prefixes=frozenset(node.tokens))), None
         whole = node.tokens[:-1] if node.prefix else node.tokens
-        return Need(words=frozenset({fold_token(max(whole, key=len))}))
+        words = sorted({fold_token(token) for token in whole}, key=lambda t: (-len(t), t))
+        first = Need(words=frozenset(words[:1]))
+        return first, (Need(words=frozenset(words[1:2])) if len(words) > 1 else None)
     if isinstance(node, Or):
         union = Need()
         for child in node.children:
-            needed = need_of(child)
+            needed = needs_of(child)[0]
             if needed is None:
-                return None
+                return None, None
             union |= needed
-        return union
+        return union, None
     if isinstance(node, And):
         children: Sequence[Node] = node.children
     elif isinstance(node, Near):
         children = (node.left, node.right)
     else:  # NOT and metadata terms need no word
-        return None
-    options = [needed for needed in map(need_of, children) if needed is not None]
-    return min(options, key=lambda needed: needed.cost) if options else None
+        return None, None
+    pairs = [needs_of(child) for child in children]
+    options = sorted(
+        (needed for needed, _ in pairs if needed is not None), key=lambda needed: needed.cost
+    )
+    if len(options) >= 2:
+        return options[0], options[1]
+    if options:  # one operand has needs: it may have two of its own
+        return next(pair for pair in pairs if pair[0] is not None)
+    return None, None
 
 
 class RuleIndex:
-    """Word → rules that need it, for a fixed list of queries (by position in that list)."""
+    """Words (and word pairs) → rules that need them, for a fixed list of queries (by position)."""
 
     def __init__(self, roots: Sequence[Node]) -> None:
         self.size = len(roots)
         self.by_word: dict[str, list[int]] = {}
+        self.by_pair: dict[str, dict[str, list[int]]] = {}
         self.by_head: dict[str, list[int]] = {}
         self.always: list[int] = []
         for position, root in enumerate(roots):
-            needed = need_of(root)
-            if needed is None:
-                self.always.append(position)
-                continue
-            for word in needed.words:
-                self.by_word.setdefault(word, []).append(position)
-            for prefix in needed.prefixes:
-                self.by_head.setdefault(prefix[:_HEAD], []).append(position)
+            self._add(position, *needs_of(root))
         self.words = frozenset(self.by_word)
+        self.pair_firsts = frozenset(self.by_pair)
         self.heads = frozenset(self.by_head)
-        self.head_lengths = tuple(
-            (itemgetter(slice(0, n)), n) for n in sorted({len(head) for head in self.heads})
-        )
+        self.head_cuts = tuple(itemgetter(slice(0, n)) for n in {len(h) for h in self.heads})
+
+    def _add(self, position: int, first: Need | None, second: Need | None) -> None:
+        if first is None:
+            self.always.append(position)
+            return
+        if (
+            second is not None
+            and not first.prefixes
+            and not second.prefixes
+            and len(first.words) * len(second.words) <= _MAX_PAIRS
+        ):
+            for a in first.words:
+                seconds = self.by_pair.setdefault(a, {})
+                for b in second.words:
+                    seconds.setdefault(b, []).append(position)
+            return
+        for word in first.words:
+            self.by_word.setdefault(word, []).append(position)
+        for prefix in first.prefixes:
+            self.by_head.setdefault(prefix[:_HEAD], []).append(position)
 
     def candidates(self, doc: Document) -> list[int]:
         """Positions, in order, of the queries that might hold for `doc` (all others cannot)."""
         vocabulary = doc.vocabulary()
-        by_word = self.by_word
         found = list(self.always)
+        by_word = self.by_word
         for word in vocabulary & self.words:  # iterates the smaller of the two
             found += by_word[word]
+        by_pair = self.by_pair
+        for first in vocabulary & self.pair_firsts:
+            seconds = by_pair[first]
+            for second in vocabulary.intersection(seconds):  # iterates the (small) dict
+                found += seconds[second]
         if self.heads:
             heads: set[str] = set()
-            for cut, _ in self.head_lengths:
+            for cut in self.head_cuts:
                 heads.update(map(cut, vocabulary))
             by_head = self.by_head
             for head in heads & self.heads:

@@ -7,7 +7,7 @@ swapped whole on reload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.common.config import Config, Problem
@@ -95,31 +95,29 @@ def _filtered_test(rule: CompiledRule) -> Test:
     return lambda doc: accepts(doc) and test(doc)
 
 
-def compile_rules(config: Config) -> tuple[list[CompiledRule], list[Problem]]:
+def compile_rules(
+    config: Config, *, parsed: Mapping[str, Query] | None = None
+) -> tuple[list[CompiledRule], list[Problem]]:
     """Parse every rule's query; a query error becomes a Problem at the rule's query.
 
-    `wirewatch check` (services.common.config.check) reports errors at their exact column; this
-    is for services, which start only on a config that passed the check.
+    `parsed` holds queries already parsed (by `check_config`), by rule id. `wirewatch check`
+    reports errors at their exact column; this is for services, which start only on a config
+    that passed the check.
     """
     rules: list[CompiledRule] = []
     problems: list[Problem] = []
+    parsed = parsed or {}
     for rule in config.rules:
-        parsed = parse_query(rule.query, config.defines)
-        if isinstance(parsed, QueryError):
+        query = parsed.get(rule.id) or parse_query(rule.query, config.defines)
+        if isinstance(query, QueryError):
             if rule.query_pos is not None:
-                problems.append(
-                    Problem.at(
-                        rule.query_pos,
-                        f"rule {rule.id}: {parsed.message}",
-                        col_offset=parsed.column - 1,
-                    )
-                )
+                problems.append(Problem.at(rule.query_pos, f"rule {rule.id}: {query.message}"))
             continue
         rules.append(
             CompiledRule(
                 id=rule.id,
                 title=rule.title,
-                query=parsed,
+                query=query,
                 feeds=frozenset(_expand_feeds(config, rule.feeds)),
                 langs=tuple(language_tag(lang) for lang in rule.lang),
             )

@@ -97,7 +97,8 @@ class PollerApp:
         return [o for outcomes in results for o in outcomes if o is not None]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll due feeds until `stop` is set; in-flight polls finish before returning."""
+        """Poll due feeds until `stop` is set. In-flight polls get a few seconds to finish;
+        the rest are handed back (due now) for another replica. Rides out Redis outages."""
         tasks: set[asyncio.Task[PollOutcome | None]] = set()
         wake = asyncio.Event()
         registered_at = float("-inf")
@@ -133,6 +134,7 @@ class PollerApp:
             await asyncio.gather(*late, return_exceptions=True)
 
     async def close(self) -> None:
+        """Close the HTTP connections (call after `run` or `poll_all` returned)."""
         await self._http.aclose()
 
     async def _register(self) -> None:

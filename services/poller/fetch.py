@@ -279,7 +279,10 @@ def _body_problem(body: bytes, content_type: str | None) -> str | None:
     if not body.strip():
         return "empty body"
     if _HTML_START.match(body[:4096].lstrip(b"\xef\xbb\xbf")):
-        return f"not a feed: server sent {clip(_mime(content_type)) or 'an HTML page'}"
+        mime = clip(_mime(content_type))
+        if "html" in mime:
+            return f"not a feed: server sent {mime}"
+        return f"not a feed: server sent an HTML page (labelled {mime or 'with no type'})"
     return None
 
 

@@ -36,6 +36,7 @@ from services.poller.entries import NotAFeedError, entries_to_articles, parse_fe
 from services.poller.feed_state import FeedState
 from services.poller.fetch import FetchLimits, FetchResult, fetch_feed, redact_url
 from services.poller.health import PollReport, record_poll, with_advice
+from services.poller.schedule import MAX_HOLD_SECONDS
 from services.poller.seen import SeenSet
 
 __all__ = [
@@ -135,16 +136,17 @@ class FeedPoller:
             log.log(
                 level, "feed.polled feed=%s status=%s new=%d", feed.id, result.status, report.new
             )
-        hold = report.retry_after if report.error and report.retry_after else 0.0
+        hold = min(report.retry_after or 0.0, MAX_HOLD_SECONDS) if report.error else 0.0
         return PollResult(outcome, new_state, hold)
 
     def _renewal_due(self, state: FeedState, now: datetime) -> bool:
         """Re-read the whole body at least every half retention, even if the server says 304,
         so the seen marks of articles it still lists never run out."""
-        if not state.parsed_at:
+        try:
+            parsed_at = datetime.fromisoformat(state.parsed_at)
+        except ValueError:  # never parsed (or unreadable): a full read comes anyway
             return False
-        half = timedelta(seconds=self._seen.retention_seconds / 2)
-        return now - datetime.fromisoformat(state.parsed_at) > half
+        return now - parsed_at > timedelta(seconds=self._seen.retention_seconds / 2)
 
     async def _report(
         self,

@@ -418,6 +418,21 @@ async def test_html_instead_of_feed(fetch: Fetch, feed_server: FeedServer) -> No
     assert result.status == 200
 
 
+async def test_html_labelled_as_xml(fetch: Fetch, feed_server: FeedServer) -> None:
+    feed_server.add_route("/moved", b"<head><title>Moved</title></head><body>here</body>")
+    result = await fetch(feed_server.url("/moved"))
+    assert_failed(result, "not a feed: server sent an HTML page (labelled application/rss+xml)")
+
+
+async def test_an_xhtml_doctype_alone_is_not_html(fetch: Fetch, feed_server: FeedServer) -> None:
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x">'
+        + NORMAL_FEED[38:]
+    )
+    feed_server.add_route("/xhtml-doctype.xml", body)
+    assert (await fetch(feed_server.url("/xhtml-doctype.xml"))).body == body
+
+
 async def test_empty_body(fetch: Fetch, feed_server: FeedServer) -> None:
     assert_failed(await fetch(feed_server.url("/empty.xml")), "empty body")
 

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from services.common.config import FeedConfig
 from services.common.keys import Keys
-from services.common.metrics import FEEDS_PARSED
+from services.common.metrics import ARTICLES_NEW, FEEDS_PARSED, PARSE_ERRORS, POLL_BYTES, POLLS
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.poller.app import PollerApp
@@ -117,6 +117,7 @@ async def test_hostile_feeds_are_contained_and_the_others_go_on(
 ) -> None:
     routes = {i: r for i, (r, _, _) in HOSTILE.items()} | {i: r for i, (r, _) in GOOD.items()}
     feeds = feeds_on(feed_server, routes)
+    garbage_errors = PARSE_ERRORS.labels("garbage")._value.get()
 
     tracemalloc.start()
     try:
@@ -148,6 +149,10 @@ async def test_hostile_feeds_are_contained_and_the_others_go_on(
     ceasefire = [a for a in articles if "ceasefire" in str(a["link"])]
     assert [a["link"] for a in ceasefire] == ["https://wire.example.com/world/ceasefire"]
 
+    assert PARSE_ERRORS.labels("garbage")._value.get() == garbage_errors + 1
+    assert POLLS.labels("gzip-bomb", "error")._value.get() >= 1
+    assert ARTICLES_NEW.labels("tracking")._value.get() >= 2
+
     table = format_table(
         feed_rows(feeds, await FeedStates(runtime.client, runtime.keys).load_many(list(routes)))
     )
@@ -166,12 +171,18 @@ async def test_second_poll_publishes_nothing_and_parses_only_changes(
     await poll_all(runtime, feeds, tmp_path)
     first = await published(runtime.client, runtime.keys)
     parsed_before = FEEDS_PARSED._value.get()
+    not_modified = POLLS.labels("normal", "not_modified")._value.get()
+    new_before = ARTICLES_NEW.labels("normal")._value.get()
+    bytes_before = POLL_BYTES.labels("normal")._value.get()
 
     outcomes = await poll_all(runtime, feeds, tmp_path)
 
     assert await published(runtime.client, runtime.keys) == first
     assert [o.new for o in outcomes] == [0, 0, 0]
     assert FEEDS_PARSED._value.get() == parsed_before, "a 304 or the same bytes are not parsed"
+    assert POLLS.labels("normal", "not_modified")._value.get() == not_modified + 1
+    assert ARTICLES_NEW.labels("normal")._value.get() == new_before
+    assert POLL_BYTES.labels("normal")._value.get() == bytes_before  # a 304 has no body
     assert feed_server.requests_to("/feed.xml")[-1].headers["if-none-match"] == NORMAL_ETAG
     view = await shown(runtime, feeds)
     assert view["normal"]["http_status"] == 304 and view["normal"]["state"] == "ok"
@@ -193,10 +204,19 @@ async def test_same_article_in_two_feeds_is_published_once_across_restarts(
     ]
 
 
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [("/429", "HTTP 429 Too Many Requests"), ("/503", "HTTP 503 Service Unavailable")],
+)
 async def test_retry_after_holds_the_whole_server(
-    runtime: Runtime, second_server: FeedServer, feed_server: FeedServer, tmp_path: Path
+    runtime: Runtime,
+    second_server: FeedServer,
+    feed_server: FeedServer,
+    tmp_path: Path,
+    route: str,
+    reason: str,
 ) -> None:
-    feeds = feeds_on(second_server, {"limited": "/429", "neighbour": "/feed.xml"})
+    feeds = feeds_on(second_server, {"limited": route, "neighbour": "/feed.xml"})
     feeds += feeds_on(feed_server, {"elsewhere": "/feed.xml"})
 
     first = {o.feed: o for o in await poll_all(runtime, feeds, tmp_path)}
@@ -204,14 +224,14 @@ async def test_retry_after_holds_the_whole_server(
 
     view = await shown(runtime, feeds)
     assert view["limited"]["state"] == "backoff"
-    assert view["limited"]["last_error"] == "HTTP 429 Too Many Requests"
-    assert view["limited"]["http_status"] == 429
+    assert view["limited"]["last_error"] == reason
+    assert view["limited"]["http_status"] == int(route[1:])
     assert first["neighbour"].error.endswith(
         "not polled: its server asked us to wait (Retry-After) until "
         + first["neighbour"].error.rsplit("until ", 1)[1]
     )
     assert "Retry-After" in second["limited"].error
-    assert len(second_server.requests) == 1, "nothing more asked of a server that said 429"
+    assert len(second_server.requests) == 1, "nothing more asked of a server that said wait"
     assert not first["elsewhere"].error and not second["elsewhere"].error
     assert len(feed_server.requests_to("/feed.xml")) == 2
 
@@ -303,3 +323,24 @@ async def test_wirewatch_feeds_command_shows_each_feeds_health(
     ]
     assert table[2].startswith("bomb ") and table[2].endswith(HOSTILE["gzip-bomb"][2])
     assert "never polled" in table[3]
+
+
+async def test_articles_a_feed_still_lists_are_never_new_again(
+    runtime: Runtime, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Seen marks are renewed by a full re-read every half retention, even behind 304s."""
+    feeds = feeds_on(feed_server, {"normal": "/feed.xml"})
+    await poll_all(runtime, feeds, tmp_path)
+    seen_key = runtime.keys.seen("https://news.example.org/a/1")
+    await runtime.client.expire(seen_key, 60)  # as if the retention were nearly over
+    status_key = runtime.keys.feed_status("normal")
+    stored = json.loads(await runtime.client.get(status_key))
+    stored["parsed_at"] = "2000-01-01T00:00:00+00:00"  # last parsed long ago
+    await runtime.client.set(status_key, json.dumps(stored))
+
+    outcomes = await poll_all(runtime, feeds, tmp_path)
+
+    assert "if-none-match" not in feed_server.requests_to("/feed.xml")[-1].headers
+    assert [o.new for o in outcomes] == [0]
+    assert len(await published(runtime.client, runtime.keys)) == 2
+    assert await runtime.client.ttl(seen_key) > 29 * 86400  # renewed for a full retention

@@ -40,8 +40,11 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class _FileReader:
     """Turns one parsed YAML file into config values, collecting problems with positions."""
 
-    def __init__(self, path: Path, env: Mapping[str, str], problems: list[Problem]) -> None:
+    def __init__(
+        self, path: Path, text: str, env: Mapping[str, str], problems: list[Problem]
+    ) -> None:
         self.path = path
+        self.lines = text.splitlines()
         self.env = env
         self.problems = problems
 
@@ -175,6 +178,7 @@ class _Accumulator:
         self.rules: list[RuleConfig] = []
         self.subs: list[SubscriptionConfig] = []
         self.ids: dict[tuple[str, str], Position] = {}
+        self.sources: dict[Path, str] = {}
 
     def claim_id(self, kind: str, ident: str, pos: Position, problems: list[Problem]) -> bool:
         first = self.ids.get((kind, ident))
@@ -197,6 +201,7 @@ class _Accumulator:
             define_pos=self.define_pos,
             rules=tuple(self.rules),
             subscriptions=tuple(self.subs),
+            sources=self.sources,
         )
 
 
@@ -208,6 +213,7 @@ def _load_file(
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(path, 1, 1, f"cannot read file: {exc}"))
         return
+    acc.sources[path] = text
     try:
         doc = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -220,7 +226,7 @@ def _load_file(
         return
     if doc is None:
         return
-    reader = _FileReader(path, env, problems)
+    reader = _FileReader(path, text, env, problems)
     if not isinstance(doc, CommentedMap):
         problems.append(
             Problem(path, 1, 1, f"top level must be a mapping with keys {', '.join(TOP_KEYS)}")
@@ -345,7 +351,7 @@ def _read_rules(reader: _FileReader, doc: CommentedMap, acc: _Accumulator) -> No
 def _query_position(reader: _FileReader, item: CommentedMap) -> Position:
     """Where column 1 of the query text is: after an opening quote for quoted scalars."""
     pos = reader.pos_of_value(item, "query")
-    line = reader.path.read_text(encoding="utf-8").splitlines()[pos.line - 1] if pos.line else ""
+    line = reader.lines[pos.line - 1] if 0 < pos.line <= len(reader.lines) else ""
     if pos.col - 1 < len(line) and line[pos.col - 1] in "'\"":
         return Position(pos.path, pos.line, pos.col + 1)
     return pos
@@ -357,10 +363,11 @@ def _read_subscriptions(reader: _FileReader, doc: CommentedMap, acc: _Accumulato
         rules = tuple(r for r, _ in reader.string_list(item, "rules"))
         if "rules" not in item:
             reader.error(pos, "missing `rules` (rule ids or tag:NAME)")
-        notify = [SecretUrl(u) for u, _ in reader.string_list(item, "notify") if u]
+        targets = [(SecretUrl(u), where) for u, where in reader.string_list(item, "notify") if u]
         if "notify" not in item:
             reader.error(pos, "missing `notify` (Apprise URLs, e.g. console:// or mailto://...)")
         digest = reader.string(item, "digest") or "immediate"
+        digest_pos = reader.pos_of_value(item, "digest") if "digest" in item else None
         max_items: int | None = None
         if "max_items" in item:
             raw = item["max_items"]
@@ -371,7 +378,18 @@ def _read_subscriptions(reader: _FileReader, doc: CommentedMap, acc: _Accumulato
             else:
                 max_items = raw
         if ident:
-            acc.subs.append(SubscriptionConfig(ident, rules, tuple(notify), digest, max_items, pos))
+            acc.subs.append(
+                SubscriptionConfig(
+                    ident,
+                    rules,
+                    tuple(url for url, _ in targets),
+                    digest,
+                    max_items,
+                    pos,
+                    digest_pos=digest_pos,
+                    notify_pos=tuple(p for _, p in targets),
+                )
+            )
 
 
 def _check_references(config: Config, problems: list[Problem]) -> None:

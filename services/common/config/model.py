@@ -78,6 +78,8 @@ class SubscriptionConfig:
     digest: str = "immediate"
     max_items: int | None = None
     pos: Position | None = None
+    digest_pos: Position | None = None
+    notify_pos: tuple[Position, ...] = ()  # where each `notify` item is, in order
 
     def target_name(self, index: int) -> str:
         """Targets are named SUBSCRIPTION#N (1-based), never by their secret URL."""
@@ -92,6 +94,8 @@ class Config:
     define_pos: dict[str, Position] = field(default_factory=dict)
     rules: tuple[RuleConfig, ...] = ()
     subscriptions: tuple[SubscriptionConfig, ...] = ()
+    sources: dict[Path, str] = field(default_factory=dict, repr=False)
+    """Each file's text, to place problems inside multi-line and quoted values."""
 
     def feed(self, feed_id: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.id == feed_id), None)

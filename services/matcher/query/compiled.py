@@ -12,7 +12,6 @@ checks the matcher against `evaluate` on random rules and corpus articles.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 
 from services.common.text import fold_token
@@ -82,32 +81,21 @@ def _compile_phrase(phrase: Phrase) -> Test:
         return _word_group(scope, [phrase.tokens[0]], True)
     if len(phrase.tokens) == 1 and not exact:
         return _prefix(phrase.tokens[0], scope)
-    # A phrase is a substring of a field's joined tokens: " a b " (" a b" for a prefix),
-    # searched only in fields that have each of its whole tokens.
+    # A phrase is a substring of the joined tokens, " a b " (" a b" for a prefix), searched
+    # only when the scope has each of its whole tokens.
     needle = " " + " ".join(phrase.tokens) + ("" if phrase.prefix else " ")
     whole = phrase.tokens[:-1] if phrase.prefix else phrase.tokens
     required = frozenset(fold_token(token) for token in whole)
 
     def holds(doc: Document) -> bool:
-        if not required.issubset(doc.words(scope)):
-            return False
-        for _, field in doc.scope(scope):
-            if required.issubset(field.vocabulary) and needle in field.joined(exact):
-                return True
-        return False
+        return required.issubset(doc.words(scope)) and needle in doc.joined(scope, exact)
 
     return holds
 
 
 def _prefix(prefix: str, scope: str | None) -> Test:
-    """Some token starts with `prefix`: a binary search in the sorted words of the scope."""
-
-    def holds(doc: Document) -> bool:
-        words = doc.sorted_words(scope)
-        i = bisect_left(words, prefix)
-        return i < len(words) and words[i].startswith(prefix)
-
-    return holds
+    """Some token in the scope starts with `prefix`."""
+    return lambda doc: doc.has_prefix(scope, prefix)
 
 
 def _compile_near(near: Near) -> Test:

@@ -10,7 +10,7 @@ rule set, so its fields are tokenised by `tokens.field_tokens`.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from services.common.text import fold_token, html_to_text
@@ -26,26 +26,54 @@ from services.matcher.query.ast import (
     host_name,
     language_tag,
 )
-from services.matcher.query.tokens import field_tokens
+from services.matcher.query.tokens import exact_tokens, text_tokens
 
 __all__ = ["Document", "evaluate", "explain", "lang_matches", "matched_spans"]
 
 _DEFAULT_SCOPE = ("title", "summary", "content")
+_SUBSTRING_LOOKUPS = 12  # prefix lookups per article answered by substring search, before sorting
 Span = tuple[int, int]  # first and last token position, inclusive
 
 
 class _Field:
-    """One field's tokens: folded tokens and their set up front, the rest found on first use."""
+    """One field's folded tokens; their set, case-preserving tokens and positions on first use."""
 
-    __slots__ = ("_exact_vocabulary", "_joined", "_positions", "exact", "tokens", "vocabulary")
+    __slots__ = (
+        "_exact",
+        "_exact_vocabulary",
+        "_joined",
+        "_positions",
+        "_text",
+        "_vocabulary",
+        "tokens",
+    )
 
-    def __init__(self, exact: list[str], folded: list[str] | None = None) -> None:
-        self.exact = exact
-        self.tokens = folded if folded is not None else [fold_token(token) for token in exact]
-        self.vocabulary = set(self.tokens)
+    def __init__(self, tokens: list[str], exact: list[str] | None, text: str = "") -> None:
+        """`exact` None: found from `text` (the field's plain text) when first needed."""
+        self.tokens = tokens
+        self._exact = exact
+        self._text = text
+        self._vocabulary: set[str] | None = None
         self._exact_vocabulary: set[str] | None = None
         self._positions: dict[tuple[str, bool], list[int]] | None = None
         self._joined: tuple[str | None, str | None] = (None, None)
+
+    @classmethod
+    def from_exact(cls, exact: list[str]) -> _Field:
+        return cls([fold_token(token) for token in exact], exact)
+
+    @property
+    def exact(self) -> list[str]:
+        """The case-preserving tokens (for `case:` terms and highlighting)."""
+        if self._exact is None:
+            self._exact = exact_tokens(self._text)
+        return self._exact
+
+    @property
+    def vocabulary(self) -> set[str]:
+        if self._vocabulary is None:
+            self._vocabulary = set(self.tokens)
+        return self._vocabulary
 
     def has(self, token: str, exact: bool) -> bool:
         if not exact:
@@ -121,6 +149,8 @@ class Document:
     __slots__ = (
         "_holds",
         "_html",
+        "_joined",
+        "_prefix_lookups",
         "_scopes",
         "_sorted",
         "_spans",
@@ -136,21 +166,21 @@ class Document:
 
     def __init__(
         self,
-        fields: dict[str, list[str]],
+        fields: Mapping[str, list[str] | _Field],
         *,
         feed: str,
         lang: str,
         link: str,
         texts: dict[str, str] | None = None,
-        folded: dict[str, list[str]] | None = None,
     ) -> None:
         """`fields` maps field keys (`title`…, `category:0`…) to case-preserving tokens.
 
-        `texts` optionally keeps each field's plain text, for highlighting with `token_offsets`;
-        `folded` optionally gives the folded tokens already computed.
+        `texts` optionally keeps each field's plain text, for highlighting with `token_offsets`.
         """
-        folded = folded or {}
-        self.fields = {key: _Field(tokens, folded.get(key)) for key, tokens in fields.items()}
+        self.fields = {
+            key: value if isinstance(value, _Field) else _Field.from_exact(value)
+            for key, value in fields.items()
+        }
         self._texts = texts
         self._html: dict[str, str] = {}
         self.feed = feed
@@ -163,14 +193,15 @@ class Document:
         }
         self._holds: dict[Node, bool] = {}  # results of the costlier terms, shared by all queries
         self._spans: dict[Node, dict[str, list[Span]]] = {}
-        self._vocabulary: set[str] | frozenset[str] | None = None
-        text = [field.vocabulary for _, field in self._scopes[None]]
-        self.text_words: set[str] | frozenset[str] = (
-            text[0] if len(text) == 1 else frozenset().union(*text)
-        )
+        self._vocabulary: set[str] | None = None
+        self.text_words: set[str] = set()
         """Folded tokens of title, summary and content: what an unscoped word looks for."""
-        self._words: dict[str | None, set[str] | frozenset[str]] = {None: self.text_words}
+        for _, field in self._scopes[None]:
+            self.text_words.update(field.tokens)
+        self._words: dict[str | None, set[str]] = {None: self.text_words}
         self._sorted: dict[str | None, list[str]] = {}
+        self._joined: dict[tuple[str | None, bool], str] = {}
+        self._prefix_lookups = 0
 
     @classmethod
     def from_fields(
@@ -188,11 +219,12 @@ class Document:
         """Prepare an article whose text fields are HTML (as every feed field may be)."""
         html = {"title": title, "summary": summary, "content": content, "author": author}
         html.update({f"category:{i}": category for i, category in enumerate(categories)})
-        exact: dict[str, list[str]] = {}
-        folded: dict[str, list[str]] = {}
+        fields: dict[str, list[str] | _Field] = {}
         for key, value in html.items():
-            exact[key], folded[key] = field_tokens(value)
-        doc = cls(exact, feed=feed, lang=lang, link=link, folded=folded)
+            text = html_to_text(value) if ("<" in value or "&" in value) else value
+            folded, exact = text_tokens(text)
+            fields[key] = _Field(folded, exact, text)
+        doc = cls(fields, feed=feed, lang=lang, link=link)
         doc._html = html
         return doc
 
@@ -212,26 +244,37 @@ class Document:
             hit = self._scopes[scope] = ((key, field),) if field is not None else ()
         return hit
 
-    def sorted_words(self, scope: str | None) -> list[str]:
-        """`words(scope)` sorted, for finding prefixes by binary search."""
-        hit = self._sorted.get(scope)
+    def joined(self, scope: str | None, exact: bool = False) -> str:
+        """The scope's tokens joined by spaces, each field's with a space at each end and a
+        line break between fields.
+
+        Tokens hold neither, so a phrase occurs in one field exactly where `" a b "` is a
+        substring of this, and a token starts with `x` exactly where `" x"` is: a search in C.
+        """
+        key = (scope, exact)
+        hit = self._joined.get(key)
         if hit is None:
-            hit = self._sorted[scope] = sorted(self.words(scope))
+            hit = self._joined[key] = "\n".join(
+                field.joined(exact) for _, field in self.scope(scope)
+            )
         return hit
 
-    def vocabulary(self) -> set[str] | frozenset[str]:
-        """Every folded token of every field: what a rule index looks candidates up by."""
-        if self._vocabulary is None:
-            text = self.text_words
-            others = [
-                field.vocabulary
-                for key, field in self.fields.items()
-                if key not in _DEFAULT_SCOPE and field.vocabulary and not field.vocabulary <= text
-            ]
-            self._vocabulary = text.union(*others) if others else text
-        return self._vocabulary
+    def has_prefix(self, scope: str | None, prefix: str) -> bool:
+        """Whether a folded token in the scope starts with `prefix`.
 
-    def words(self, scope: str | None) -> set[str] | frozenset[str]:
+        A substring search while there are few such questions; after that a binary search in
+        the scope's sorted words, which cost one sort to build.
+        """
+        words = self._sorted.get(scope)
+        if words is None:
+            self._prefix_lookups += 1
+            if self._prefix_lookups <= _SUBSTRING_LOOKUPS:
+                return " " + prefix in self.joined(scope)
+            words = self._sorted[scope] = sorted(self.words(scope))
+        i = bisect_left(words, prefix)
+        return i < len(words) and words[i].startswith(prefix)
+
+    def words(self, scope: str | None) -> set[str]:
         """The folded tokens a one-word term with this scope looks for (one set lookup)."""
         hit = self._words.get(scope)
         if hit is None:
@@ -239,9 +282,27 @@ class Document:
             if len(fields) == 1:
                 hit = fields[0][1].vocabulary
             else:
-                hit = frozenset().union(*(field.vocabulary for _, field in fields))
+                hit = set()
+                for _, field in fields:
+                    hit.update(field.tokens)
             self._words[scope] = hit
         return hit
+
+    def vocabulary(self) -> set[str]:
+        """Every folded token of every field: what a rule index looks candidates up by."""
+        if self._vocabulary is None:
+            others = [
+                field.tokens
+                for key, field in self.fields.items()
+                if key not in _DEFAULT_SCOPE and field.tokens
+            ]
+            vocabulary = self.text_words
+            if others:
+                vocabulary = set(vocabulary)
+                for tokens in others:
+                    vocabulary.update(tokens)
+            self._vocabulary = vocabulary
+        return self._vocabulary
 
     def tokens(self, key: str) -> list[str]:
         """The case-preserving tokens of one field (for highlighting matched spans)."""

@@ -31,7 +31,7 @@ from services.matcher.query.ast import (
 )
 from services.matcher.query.lexer import Kind, Lexeme, UnterminatedQuote, lex
 
-__all__ = ["META_FIELDS", "QueryError", "parse_query"]
+__all__ = ["META_FIELDS", "QueryError", "parse_define", "parse_query"]
 
 META_FIELDS = ("feed", "lang", "site")
 _ALL_FIELDS = (*TEXT_FIELDS, *META_FIELDS, "case")
@@ -81,6 +81,19 @@ def parse_query(source: str, defines: Mapping[str, str] | None = None) -> Query 
     except _Fail as fail:
         return fail.error
     return Query(root, source)
+
+
+def parse_define(name: str, defines: Mapping[str, str]) -> Node | QueryError:
+    """One define on its own, so `wirewatch check` can place an error inside the define itself.
+
+    A define may have no positive term (`NOT sport` is a fine define); a query using it may not.
+    """
+    source = defines[name]
+    try:
+        lexemes = _lex_checked(source)
+        return _Parser(source, lexemes, _Context(defines, {}), (name,)).parse_all()
+    except _Fail as fail:
+        return fail.error
 
 
 @dataclass(slots=True)

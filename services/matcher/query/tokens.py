@@ -29,14 +29,14 @@ from collections.abc import Iterable
 
 from services.common.text import fold_token, html_to_text, normalise, split_tokens
 
-__all__ = ["field_tokens"]
+__all__ = ["exact_tokens", "field_tokens", "text_tokens"]
 
 Tokens = tuple[list[str], list[str]]  # case-preserving, folded
 
 _ASCII_SEPARATORS = bytes(code if chr(code).isalnum() else 32 for code in range(256))
 _BLOCK = 4096  # code points classified at once
 _BLOCKS = 0x10000 // _BLOCK  # only the Basic Multilingual Plane: its sets compile to bitmaps
-_GENERATION = 50_000  # chunks per cache generation; two generations live at once
+_GENERATION = 20_000  # chunks per cache generation; two generations live at once
 _JAMO = ((0x1100, 0x11FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
 
 
@@ -163,8 +163,14 @@ class _Alphabet:
         )
         self.fold_risky = re.compile(_one_of(risky))
 
-    def _replace(self, match: re.Match[str]) -> str:
-        return self.plain.get(match.group(), "")  # a letter's plain form; a mark goes
+    def stripped(self, text: str) -> str:
+        """`text` with letters in their plain form and (carried) marks dropped.
+
+        One `str.replace` per distinct character to change: cheaper than a callback per match.
+        """
+        for ch in set(self.strip.findall(text)):
+            text = text.replace(ch, self.plain.get(ch, ""))  # a mark has no plain form: it goes
+        return text
 
     def handles(self, text: str) -> bool:
         """Whether the patterns tokenise `text` exactly (classifying unseen characters)."""
@@ -177,19 +183,24 @@ class _Alphabet:
             self.learn(block)
         return self.lone_mark.search(text) is None
 
-    def tokens(self, text: str) -> Tokens | None:
-        """Tokens of `text` by the patterns, or None when it holds what only `text.py` handles."""
+    def tokens(self, text: str) -> tuple[list[str], list[str] | None] | None:
+        """Folded tokens of `text` by the patterns, and the case-preserving ones when they came
+        at no cost; None when `text` holds what only `text.py` handles."""
         if not self.handles(text):
             return None
-        plain = self.strip.sub(self._replace, text)
+        plain = self.stripped(text)
+        folded_text = plain.casefold()
+        if folded_text == plain:
+            tokens = self.token.findall(plain)
+            return tokens, tokens
+        if self.fold_risky.search(plain) is None:  # folding left nothing to normalise
+            return self.token.findall(folded_text), None
         exact = self.token.findall(plain)
-        joined = " ".join(exact)
-        folded = joined.casefold()
-        if folded == joined:
-            return exact, exact
-        if self.fold_risky.search(joined) is None:
-            return exact, folded.split()
-        return exact, [fold_token(token) for token in exact]
+        return [fold_token(token) for token in exact], exact
+
+    def exact_tokens(self, text: str) -> list[str]:
+        """Case-preserving tokens of text that `handles` accepted."""
+        return self.token.findall(self.stripped(text))
 
 
 class _ChunkCache:
@@ -205,10 +216,12 @@ class _ChunkCache:
             return hit
         hit = self.older.get(chunk)
         if hit is None:
-            hit = _patterns().tokens(chunk)
-            if hit is None:
+            alphabet = _patterns()
+            if alphabet.handles(chunk):
+                exact = alphabet.exact_tokens(chunk)
+            else:
                 exact = split_tokens(normalise(chunk, fold_case=False))
-                hit = (exact, [fold_token(token) for token in exact])
+            hit = (exact, [fold_token(token) for token in exact])
         if len(self.recent) >= _GENERATION:
             self.older, self.recent = self.recent, {}
         self.recent[chunk] = hit
@@ -233,12 +246,33 @@ def field_tokens(html: str) -> Tokens:
     The two lists may be one object (when folding changes nothing): do not modify them.
     """
     text = html_to_text(html) if ("<" in html or "&" in html) else html
+    folded, exact = text_tokens(text)
+    return (exact_tokens(text) if exact is None else exact), folded
+
+
+def text_tokens(text: str) -> tuple[list[str], list[str] | None]:
+    """Folded tokens of plain text, and its case-preserving tokens when they came at no cost
+    (else None: `exact_tokens(text)` computes them, for the rare `case:` term)."""
     if text.isascii():  # tokens are [A-Za-z0-9]+: bytes.translate is the quickest way there
-        words = text.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split()
-        return words, " ".join(words).lower().split()
+        return text.lower().encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split(), None
     hit = _patterns().tokens(text)
     if hit is not None:
         return hit
+    exact, folded = _chunk_tokens(text)
+    return folded, exact
+
+
+def exact_tokens(text: str) -> list[str]:
+    """Case-preserving tokens of plain text (what `text_tokens` may leave out)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split()
+    alphabet = _patterns()
+    if alphabet.handles(text):
+        return alphabet.exact_tokens(text)
+    return _chunk_tokens(text)[0]
+
+
+def _chunk_tokens(text: str) -> Tokens:
     exact: list[str] = []
     folded: list[str] = []
     tokens = _CHUNKS.tokens
