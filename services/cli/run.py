@@ -73,6 +73,7 @@ async def _run(
     settings: Settings, config: Config, *, services: tuple[str, ...], once: bool, flush: bool
 ) -> int:
     from services.matcher.app import create_matcher
+    from services.matcher.reload import watch_rules
     from services.notifier.app import create_notifier, run_digests
     from services.poller.app import PollerApp
 
@@ -111,6 +112,8 @@ async def _run(
             jobs.append(poller.run(stop))
         if notifier is not None:
             jobs.append(run_digests(notifier, stop))
+        if matcher is not None:  # edits to rules/ go live; a broken edit keeps the last good rules
+            jobs.append(watch_rules(matcher, settings.config, stop))
         if matcher is not None or notifier is not None:  # hosts a consumer: keeps streams bounded
             jobs.append(
                 run_trimming(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.broker import consumer_name, subscribe_group
+from services.common.broker import PoisonPolicy, consumer_name, subscribe_group
 from services.common.config import Config
 from services.common.runtime import Runtime
 from services.matcher.rules import compile_rules
@@ -20,5 +20,8 @@ def create_matcher(runtime: Runtime, config: Config) -> MatcherService:
         consumer=consumer_name("matcher"),
         claim_idle_seconds=runtime.settings.claim_idle,
         handle_batch=service.handle_batch,
+        poison=PoisonPolicy(
+            runtime.client, runtime.keys, "articles", runtime.settings.max_deliveries
+        ),
     )
     return service

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from services.common.models import Article
 from services.common.text import normalise, token_offsets, tokenize
-from services.matcher.query import Document, Query, matched_spans
+from services.matcher.query import Query, matched_spans
+from services.matcher.rules import document_for
 
 __all__ = ["Highlighter", "matched_terms"]
 
@@ -210,16 +211,7 @@ def matched_terms(
     wanted = [queries[r] for r in rules if r in queries]
     if not wanted:
         return ()
-    doc = Document.from_fields(
-        title=article.title,
-        summary=article.summary,
-        content=article.content,
-        author=article.author,
-        categories=tuple(article.categories),
-        feed=article.feed,
-        lang=article.lang,
-        link=article.link,
-    )
+    doc = document_for(article)
     terms: dict[str, None] = {}
     for query in wanted:
         for key, spans in matched_spans(query, doc).items():
