@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from services.cli.common import EXIT_FAILED, EXIT_OK, UserError, add_command, load_valid_config
+from services.cli.common import EXIT_FAILED, EXIT_OK, UserError, add_command
 from services.common.settings import Settings
 from services.matcher.query import Document
-from services.matcher.rules import RuleSet, compile_rules
+from services.matcher.reload import load_rule_set
+from services.matcher.rules import RuleSet
 
 TEXT_FIELDS = ("title", "summary", "content", "author", "feed", "lang", "link")
 PROGRESS_SECONDS = 1.0
@@ -61,9 +62,7 @@ def register(sub: Any) -> None:
 
 
 def run_match(args: argparse.Namespace, settings: Settings) -> int:
-    config = load_valid_config(settings)
-    rules, _ = compile_rules(config)
-    rule_set = RuleSet(rules)
+    rule_set = _rules(settings)
     gc.freeze()  # the rules live until exit: spare the garbage collector from walking them
     name = "<stdin>" if args.file == "-" else args.file
     with _open_input(args.file) as lines:
@@ -73,6 +72,17 @@ def run_match(args: argparse.Namespace, settings: Settings) -> int:
             silence_stdout()
             return EXIT_OK
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def _rules(settings: Settings) -> RuleSet:
+    """The folder's rules, checked like `wirewatch check` (any error stops us, as a service)."""
+    rule_set, problems = load_rule_set(settings.config)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if rule_set is None or errors:
+        listing = "\n".join(str(problem) for problem in errors)
+        count = f"{len(errors)} problems in {settings.config}:\n" if len(errors) > 1 else ""
+        raise UserError(count + listing)
+    return rule_set
 
 
 def _open_input(file: str) -> IO[str]:

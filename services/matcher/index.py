@@ -93,20 +93,27 @@ def needs_of(node: Node) -> tuple[Need | None, Need | None]:
 
 
 class RuleIndex:
-    """Words (and word pairs) → rules that need them, for a fixed list of queries (by position)."""
+    """Words (and word pairs) → rules that need them, for a fixed list of queries (by position).
+
+    `by_word[w]` is (rules that need `w`, {second word: rules that need `w` and it}).
+    """
 
     def __init__(self, roots: Sequence[Node]) -> None:
         self.size = len(roots)
-        self.by_word: dict[str, list[int]] = {}
-        self.by_pair: dict[str, dict[str, list[int]]] = {}
+        self.by_word: dict[str, tuple[list[int], dict[str, list[int]]]] = {}
         self.by_head: dict[str, list[int]] = {}
         self.always: list[int] = []
         for position, root in enumerate(roots):
             self._add(position, *needs_of(root))
         self.words = frozenset(self.by_word)
-        self.pair_firsts = frozenset(self.by_pair)
         self.heads = frozenset(self.by_head)
         self.head_cuts = tuple(itemgetter(slice(0, n)) for n in {len(h) for h in self.heads})
+
+    def _entry(self, word: str) -> tuple[list[int], dict[str, list[int]]]:
+        entry = self.by_word.get(word)
+        if entry is None:
+            entry = self.by_word[word] = ([], {})
+        return entry
 
     def _add(self, position: int, first: Need | None, second: Need | None) -> None:
         if first is None:
@@ -119,12 +126,12 @@ class RuleIndex:
             and len(first.words) * len(second.words) <= _MAX_PAIRS
         ):
             for a in first.words:
-                seconds = self.by_pair.setdefault(a, {})
+                seconds = self._entry(a)[1]
                 for b in second.words:
                     seconds.setdefault(b, []).append(position)
             return
         for word in first.words:
-            self.by_word.setdefault(word, []).append(position)
+            self._entry(word)[0].append(position)
         for prefix in first.prefixes:
             self.by_head.setdefault(prefix[:_HEAD], []).append(position)
 
@@ -134,12 +141,11 @@ class RuleIndex:
         found = list(self.always)
         by_word = self.by_word
         for word in vocabulary & self.words:  # iterates the smaller of the two
-            found += by_word[word]
-        by_pair = self.by_pair
-        for first in vocabulary & self.pair_firsts:
-            seconds = by_pair[first]
-            for second in vocabulary.intersection(seconds):  # iterates the (small) dict
-                found += seconds[second]
+            alone, pairs = by_word[word]
+            found += alone
+            if pairs:
+                for second in vocabulary.intersection(pairs):  # iterates the (small) dict
+                    found += pairs[second]
         if self.heads:
             heads: set[str] = set()
             for cut in self.head_cuts:

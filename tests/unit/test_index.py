@@ -100,8 +100,26 @@ def _term(
             "site": "bbc.co.uk",
         }[key]
         return f"{key}:{value or 'x'}"
-    other = data.draw(st.sampled_from(folded))
-    return f"{word} NEAR/{data.draw(st.integers(0, 6))} {other}"
+    left, right = _near_operand(data, words), _near_operand(data, words)
+    if data.draw(st.integers(0, 5)) == 0:
+        right = left  # the same word on both sides: any occurrence is 0 apart from itself
+    near = f"{left} NEAR/{data.draw(st.integers(0, 6))} {right}"
+    return f"title:({near})" if data.draw(st.integers(0, 4)) == 0 else near
+
+
+def _near_operand(data: st.DataObject, words: tuple[list[str], list[str], list[str]]) -> str:
+    folded, exact, phrases = words
+    kind = data.draw(st.sampled_from(["word", "word", "word", "phrase", "prefix", "or", "case"]))
+    word = data.draw(st.sampled_from(folded))
+    if kind == "phrase":
+        return '"' + data.draw(st.sampled_from(phrases)) + '"'
+    if kind == "prefix":
+        return word[:3] + "*"
+    if kind == "or":
+        return f"({word} OR {data.draw(st.sampled_from(folded))})"
+    if kind == "case":
+        return "case:" + data.draw(st.sampled_from(exact))
+    return word
 
 
 def _query(data: st.DataObject, words: Any, sample: Any, depth: int = 0) -> str:

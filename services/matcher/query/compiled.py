@@ -1,17 +1,19 @@
-"""Queries compiled to closures: the matcher's fast path, equal to `evaluate` by construction.
+"""Queries compiled to closures: the matcher's fast path, giving the same answers as `evaluate`.
 
 `evaluate` walks the tree and dispatches on each node's type for every article; with tens of
 candidate rules per article that walk is most of the matching time. `compile_query` does the
-dispatch once: each node becomes a function of the `Document`, a one-word term a single set
-lookup, a phrase or prefix a substring search in the field's joined tokens. NEAR checks that
-both operands occur, then calls the function `evaluate` uses (positions are found only then);
-metadata terms call theirs too. Operands of AND and OR are
-tried cheapest first (the result does not depend on the order). `tests/unit/test_index.py`
-checks the matcher against `evaluate` on random rules and corpus articles.
+dispatch once: each node becomes a function of the `Document`. One-word operands of an AND/OR
+become one set operation; a phrase is a substring search in the scope's joined tokens (after
+checking its words are there); a prefix a substring search in the scope's distinct words. NEAR
+first checks that both operands occur; two words are then compared by binary search over their
+positions, anything else goes to the function `evaluate` uses. AND/OR operands are tried
+cheapest first (the result does not depend on the order). `tests/unit/test_index.py` checks
+the matcher against `evaluate` on random rules and corpus articles.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 
 from services.common.text import fold_token
@@ -101,7 +103,39 @@ def _prefix(prefix: str, scope: str | None) -> Test:
 def _compile_near(near: Near) -> Test:
     """Both operands must occur before their distance is worth measuring."""
     left, right = _compile(near.left), _compile(near.right)
+    if (
+        isinstance(near.left, Phrase)
+        and isinstance(near.right, Phrase)
+        and _is_word(near.left)
+        and _is_word(near.right)
+        and near.left.scope == near.right.scope
+    ):
+        within = _words_within(
+            near.left.tokens[0], near.right.tokens[0], near.distance, near.left.scope
+        )
+        return lambda doc: left(doc) and right(doc) and within(doc)
     return lambda doc: left(doc) and right(doc) and _near_holds(near, doc)
+
+
+def _words_within(a: str, b: str, distance: int, scope: str | None) -> Test:
+    """Two words at most `distance` positions apart in one field (the distance between one-word
+    spans is the difference of their positions): for each place of the rarer word, a binary
+    search among the other's."""
+
+    def holds(doc: Document) -> bool:
+        for _, field in doc.scope(scope):
+            these, those = field.positions(a, False), field.positions(b, False)
+            if not these or not those:
+                continue
+            if len(these) > len(those):
+                these, those = those, these
+            for position in these:
+                i = bisect_left(those, position - distance)
+                if i < len(those) and those[i] <= position + distance:
+                    return True
+        return False
+
+    return holds
 
 
 def _costed(children: list[Node]) -> list[tuple[int, int, Node]]:

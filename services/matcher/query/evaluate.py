@@ -31,7 +31,6 @@ from services.matcher.query.tokens import exact_tokens, text_tokens
 __all__ = ["Document", "evaluate", "explain", "lang_matches", "matched_spans"]
 
 _DEFAULT_SCOPE = ("title", "summary", "content")
-_SUBSTRING_LOOKUPS = 12  # prefix lookups per article answered by substring search, before sorting
 Span = tuple[int, int]  # first and last token position, inclusive
 
 
@@ -93,17 +92,15 @@ class _Field:
         key = (token, exact)
         hit = cache.get(key)
         if hit is None:
-            hit = []
-            if self.has(token, exact):
-                tokens = self.sequence(exact)
+            hit = cache[key] = []
+            tokens = self.sequence(exact)
+            try:
                 i = tokens.index(token)
-                try:
-                    while True:
-                        hit.append(i)
-                        i = tokens.index(token, i + 1)
-                except ValueError:
-                    pass
-            cache[key] = hit
+                while True:
+                    hit.append(i)
+                    i = tokens.index(token, i + 1)
+            except ValueError:
+                pass
         return hit
 
     def joined(self, exact: bool) -> str:
@@ -147,19 +144,19 @@ class Document:
     """An article prepared once for evaluating many queries against it."""
 
     __slots__ = (
+        "_distinct",
         "_holds",
+        "_host",
         "_html",
         "_joined",
-        "_prefix_lookups",
+        "_link",
         "_scopes",
-        "_sorted",
         "_spans",
         "_texts",
         "_vocabulary",
         "_words",
         "feed",
         "fields",
-        "host",
         "lang",
         "text_words",
     )
@@ -185,7 +182,8 @@ class Document:
         self._html: dict[str, str] = {}
         self.feed = feed
         self.lang = language_tag(lang)
-        self.host = _host(link)
+        self._link = link
+        self._host: str | None = None
         categories = tuple(key for key in self.fields if key.startswith("category:"))
         self._scopes: dict[str | None, tuple[tuple[str, _Field], ...]] = {
             None: tuple((key, self.fields[key]) for key in _DEFAULT_SCOPE if key in self.fields),
@@ -199,9 +197,8 @@ class Document:
         for _, field in self._scopes[None]:
             self.text_words.update(field.tokens)
         self._words: dict[str | None, set[str]] = {None: self.text_words}
-        self._sorted: dict[str | None, list[str]] = {}
         self._joined: dict[tuple[str | None, bool], str] = {}
-        self._prefix_lookups = 0
+        self._distinct: dict[str | None, str] = {}
 
     @classmethod
     def from_fields(
@@ -235,6 +232,13 @@ class Document:
             self._texts = {key: html_to_text(value) for key, value in self._html.items()}
         return self._texts
 
+    @property
+    def host(self) -> str:
+        """The link's host, comparable form (for `site:`), found on first use."""
+        if self._host is None:
+            self._host = _host(self._link)
+        return self._host
+
     def scope(self, scope: str | None) -> tuple[tuple[str, _Field], ...]:
         """The (key, field) pairs a term with this scope looks in."""
         hit = self._scopes.get(scope)
@@ -260,19 +264,12 @@ class Document:
         return hit
 
     def has_prefix(self, scope: str | None, prefix: str) -> bool:
-        """Whether a folded token in the scope starts with `prefix`.
-
-        A substring search while there are few such questions; after that a binary search in
-        the scope's sorted words, which cost one sort to build.
-        """
-        words = self._sorted.get(scope)
-        if words is None:
-            self._prefix_lookups += 1
-            if self._prefix_lookups <= _SUBSTRING_LOOKUPS:
-                return " " + prefix in self.joined(scope)
-            words = self._sorted[scope] = sorted(self.words(scope))
-        i = bisect_left(words, prefix)
-        return i < len(words) and words[i].startswith(prefix)
+        """Whether a folded token in the scope starts with `prefix`: a substring search in the
+        scope's distinct words joined by spaces (a few KB, built once)."""
+        joined = self._distinct.get(scope)
+        if joined is None:
+            joined = self._distinct[scope] = " " + " ".join(self.words(scope))
+        return " " + prefix in joined
 
     def words(self, scope: str | None) -> set[str]:
         """The folded tokens a one-word term with this scope looks for (one set lookup)."""

@@ -254,7 +254,9 @@ def text_tokens(text: str) -> tuple[list[str], list[str] | None]:
     """Folded tokens of plain text, and its case-preserving tokens when they came at no cost
     (else None: `exact_tokens(text)` computes them, for the rare `case:` term)."""
     if text.isascii():  # tokens are [A-Za-z0-9]+: bytes.translate is the quickest way there
-        return text.lower().encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split(), None
+        return text.lower().encode("ascii").translate(_ASCII_SEPARATORS).decode(
+            "ascii"
+        ).split(), None
     hit = _patterns().tokens(text)
     if hit is not None:
         return hit
