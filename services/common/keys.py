@@ -34,10 +34,6 @@ class Keys:
         """Marks an article id as published (expires after the retention window)."""
         return f"{self.prefix}:seen:{article_id}"
 
-    def feed_state(self, feed_id: str) -> str:
-        """Hash: conditional-GET validators, body hash and health of one feed."""
-        return f"{self.prefix}:feed:{feed_id}"
-
     def feed_lock(self, feed_id: str) -> str:
         """Short-lived lock so two poller replicas never fetch the same feed at once."""
         return f"{self.prefix}:feedlock:{feed_id}"
@@ -106,7 +102,7 @@ class Keys:
         """String (JSON): one feed's poll state — validators, body hash, schedule and health.
 
         One value instead of a hash of fields: pollers read and write it on every poll, and
-        one string is far cheaper to move than a dozen fields (supersedes `feed_state`).
+        one string is far cheaper to move than a dozen fields.
         """
         return f"{self.prefix}:feedstatus:{feed_id}"
 
