@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from faststream.redis import RedisBroker
 
-from services.common.broker import make_broker
+from services.common.broker import PoisonPolicy, consumer_name, make_broker, subscribe_group
 from services.common.embedded import EmbeddedEngine
 from services.common.keys import Keys
 from services.common.redis import check_reachable, ensure_groups, make_client, redact_url
@@ -53,6 +54,27 @@ class Runtime:
             raise
         log.info("redis.connected url=%s", redact_url(url))
         return cls(settings, keys, url, client, make_broker(url), engine)
+
+    def consume(
+        self,
+        *,
+        stream: str,
+        group: str,
+        service: str,
+        source: str,
+        handle_batch: Callable[[list[dict[str, Any]]], Awaitable[None]],
+    ) -> None:
+        """Put a service's handler on its consumer group, with this process's consumer name,
+        the configured claim time and poison policy (`source` names the dead letters)."""
+        subscribe_group(
+            self.broker,
+            stream=stream,
+            group=group,
+            consumer=consumer_name(service),
+            claim_idle_seconds=self.settings.claim_idle,
+            handle_batch=handle_batch,
+            poison=PoisonPolicy(self.client, self.keys, source, self.settings.max_deliveries),
+        )
 
     async def close(self) -> None:
         """Stop consuming first, then let cancelled reads unwind, then stop the engine."""

@@ -12,7 +12,6 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from services.common.broker import PoisonPolicy, consumer_name, subscribe_group
 from services.common.config import Config
 from services.common.runtime import Runtime
 from services.matcher.query import Query, QueryError, parse_query
@@ -53,16 +52,12 @@ def build_notifier(runtime: Runtime, config: Config) -> Notifier:
 def create_notifier(runtime: Runtime, config: Config) -> Notifier:
     """Resolve subscriptions and subscribe to `wirewatch:matches`."""
     notifier = build_notifier(runtime, config)
-    subscribe_group(
-        runtime.broker,
+    runtime.consume(
         stream=runtime.keys.matches,
         group=runtime.keys.notifier_group,
-        consumer=consumer_name("notifier"),
-        claim_idle_seconds=runtime.settings.claim_idle,
+        service="notifier",
+        source="matches",
         handle_batch=notifier.handle_batch,
-        poison=PoisonPolicy(
-            runtime.client, runtime.keys, "matches", runtime.settings.max_deliveries
-        ),
     )
     return notifier
 
