@@ -17,17 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
-
 from services.poller.decompress import DecompressError, decoder_for
+from services.poller.http_client import HttpClient, HttpError, Response
 from services.poller.http_reasons import status_reason, transport_reason
 from services.poller.local_file import fetch_file, file_url_path, resolve_path
 from services.poller.result import (
@@ -38,7 +35,6 @@ from services.poller.result import (
     redact_url,
     split_authority,
 )
-from services.poller.transport import PerServerTransport
 
 __all__ = [
     "FetchLimits",
@@ -68,17 +64,6 @@ _HTML_START = re.compile(  # the first element is an HTML one (a DOCTYPE alone i
 )
 
 
-def _skip_failed_sniffio_import() -> None:
-    """httpcore imports `sniffio` on every lock it sets up; when it is not installed, each
-    failed import searches sys.path again (~0.3 ms CPU per request, encode/httpcore#1103).
-    Marking it absent makes that import fail at once; nothing changes when it is installed."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_skip_failed_sniffio_import()
-
-
 @dataclass(frozen=True)
 class _Redirect:
     location: str  # absolute
@@ -88,19 +73,18 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-def make_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
-    """One shared client per poller: our UA, no automatic redirects, and a small pool of
-    kept-alive connections per server (`transport.py`)."""
-    return httpx.AsyncClient(
-        headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
-        timeout=_timeout(limits),
-        follow_redirects=False,
-        transport=PerServerTransport(),
+def make_client(limits: FetchLimits, user_agent: str) -> HttpClient:
+    """One shared client per poller: our UA and what we accept, and a kept-alive connection
+    per server (`http_client.py`); redirects are followed here, by hand."""
+    return HttpClient(
+        {"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        connect_timeout=limits.connect_timeout,
+        read_timeout=limits.read_timeout,
     )
 
 
 async def fetch_feed(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     *,
     base_dir: Path,
@@ -167,7 +151,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 async def _fetch_http(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     etag: str | None,
     last_modified: str | None,
@@ -195,27 +179,27 @@ async def _fetch_http(
 
 
 async def _fetch_once(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], limits: FetchLimits
+    client: HttpClient, url: str, headers: dict[str, str], limits: FetchLimits
 ) -> FetchResult | _Redirect:
     """One request: its result, or where it redirects to."""
     try:
-        request = client.build_request("GET", url, headers=headers, timeout=_timeout(limits))
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
+        response = await client.get(
+            url,
+            headers,
+            connect_timeout=limits.connect_timeout,
+            read_timeout=limits.read_timeout,
+        )
+    except HttpError as exc:
         return failure(url, transport_reason(exc, limits))
-    except (httpx.InvalidURL, ValueError) as exc:  # e.g. a bad IDNA host or port
-        return failure(url, f"invalid URL: {exc}")
     try:
         return await _handle_response(response, limits)
-    except httpx.HTTPError as exc:
+    except HttpError as exc:
         return failure(url, transport_reason(exc, limits), response.status_code)
     finally:
         await _release(response)
 
 
-async def _handle_response(
-    response: httpx.Response, limits: FetchLimits
-) -> FetchResult | _Redirect:
+async def _handle_response(response: Response, limits: FetchLimits) -> FetchResult | _Redirect:
     status = response.status_code
     url = redact_url(str(response.url))
     if status in REDIRECT_STATUSES:
@@ -245,7 +229,7 @@ async def _handle_response(
     return replace(head, error=problem) if problem else replace(head, body=body)
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+async def _read_body(response: Response, max_bytes: int) -> bytes:
     """The decompressed body, stopping as soon as it passes `max_bytes`."""
     length = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "").strip().lower()
@@ -261,14 +245,14 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def _release(response: httpx.Response) -> None:
+async def _release(response: Response) -> None:
     """Close the response; first read a small unread body (a 304's is empty) so the
     connection is kept alive instead of being torn down."""
     if not response.is_stream_consumed:
         length = response.headers.get("content-length", "")
         small = response.status_code == 304 or (length.isdigit() and int(length) <= DRAIN_LIMIT)
         if small and not response.headers.get("content-encoding"):
-            with contextlib.suppress(httpx.HTTPError, TimeoutError):
+            with contextlib.suppress(HttpError, TimeoutError):
                 async with asyncio.timeout(DRAIN_SECONDS):
                     async for _chunk in response.aiter_raw():
                         pass
@@ -286,7 +270,7 @@ def _body_problem(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def _head(response: httpx.Response, url: str) -> FetchResult:
+def _head(response: Response, url: str) -> FetchResult:
     """The response's status and headers, no body yet."""
     h = response.headers
     return FetchResult(
@@ -308,12 +292,6 @@ def _keep_validators(
         return result
     return replace(
         result, etag=result.etag or etag, last_modified=result.last_modified or last_modified
-    )
-
-
-def _timeout(limits: FetchLimits) -> httpx.Timeout:
-    return httpx.Timeout(
-        limits.read_timeout, connect=limits.connect_timeout, pool=limits.connect_timeout
     )
 
 

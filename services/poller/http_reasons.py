@@ -13,8 +13,15 @@ import ssl
 from collections.abc import Iterator
 from http import HTTPStatus
 
-import httpx
-
+from services.poller.http_client import (
+    ConnectError,
+    ConnectTimeout,
+    HttpError,
+    InvalidURL,
+    ReadTimeout,
+    RemoteProtocolError,
+    Response,
+)
 from services.poller.result import FetchLimits, clip
 
 __all__ = ["status_reason", "transport_reason"]
@@ -22,27 +29,23 @@ __all__ = ["status_reason", "transport_reason"]
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH}
 
 
-def transport_reason(exc: httpx.HTTPError, limits: FetchLimits) -> str:
+def transport_reason(exc: HttpError, limits: FetchLimits) -> str:
     """Why a request failed below HTTP (connect, TLS, timeouts, broken connections)."""
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, ConnectTimeout):
         return f"connect timed out after {limits.connect_timeout:g}s"
-    if isinstance(exc, httpx.ReadTimeout):
+    if isinstance(exc, ReadTimeout):
         return f"no data for {limits.read_timeout:g}s (read timed out)"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out: {type(exc).__name__}"
-    if isinstance(exc, httpx.TooManyRedirects):  # pragma: no cover - we follow by hand
-        return f"more than {limits.max_redirects} redirects"
     text = clip(str(exc)) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, ConnectError):
         return _connect_reason(exc, text)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, RemoteProtocolError):
         return f"server broke the connection: {text}"
-    if isinstance(exc, (httpx.DecodingError, httpx.InvalidURL, httpx.UnsupportedProtocol)):
-        return f"bad response or URL: {text}"
+    if isinstance(exc, InvalidURL):
+        return text if text.startswith(("invalid URL", "unsupported")) else f"invalid URL: {text}"
     return f"{type(exc).__name__}: {text}"
 
 
-def status_reason(response: httpx.Response) -> str:
+def status_reason(response: Response) -> str:
     """`HTTP 404 Not Found`: the standard phrase; the server's own only for unknown codes."""
     try:
         phrase = HTTPStatus(response.status_code).phrase
@@ -51,7 +54,7 @@ def status_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {phrase}".rstrip()
 
 
-def _connect_reason(exc: httpx.ConnectError, text: str) -> str:
+def _connect_reason(exc: ConnectError, text: str) -> str:
     causes = list(_causes(exc))
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return "connection refused"

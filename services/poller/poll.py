@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from services.common.config import FeedConfig
 from services.common.metrics import (
     ARTICLES_NEW,
@@ -36,6 +34,7 @@ from services.poller.entries import NotAFeedError, entries_to_articles, parse_fe
 from services.poller.feed_state import FeedState
 from services.poller.fetch import FetchLimits, FetchResult, fetch_feed, redact_url
 from services.poller.health import PollReport, record_poll, with_advice
+from services.poller.http_client import HttpClient
 from services.poller.schedule import MAX_HOLD_SECONDS
 from services.poller.seen import SeenSet
 
@@ -88,7 +87,7 @@ class FeedPoller:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         seen: SeenSet,
         limits: FetchLimits,
         config_dir: Path,

@@ -22,7 +22,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import feedparser
-import httpx
 import pytest
 
 from services.common.config import FeedConfig
@@ -31,6 +30,7 @@ from services.common.text import html_to_text
 from services.poller.charset import script_of
 from services.poller.entries import NotAFeedError
 from services.poller.fetch import FetchLimits, fetch_feed, make_client
+from services.poller.http_client import HttpClient
 from services.poller.poll import read_articles
 from tests.conftest import corpus_path
 from tests.support.feed_server import FeedServer, Request, Response
@@ -106,12 +106,12 @@ def corpus() -> list[CorpusFeed]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[HttpClient]:
     async with make_client(LIMITS, "wirewatch-corpus-test") as c:
         yield c
 
 
-async def _read_all(client: httpx.AsyncClient, corpus: list[CorpusFeed]) -> list[Read]:
+async def _read_all(client: HttpClient, corpus: list[CorpusFeed]) -> list[Read]:
     now = datetime.now(UTC)
     slots = asyncio.Semaphore(20)
     with FeedServer() as server:
@@ -152,7 +152,7 @@ def _sample_script(read: Read) -> str:
 
 
 async def test_every_corpus_feed_becomes_articles(
-    client: httpx.AsyncClient, corpus: list[CorpusFeed]
+    client: HttpClient, corpus: list[CorpusFeed]
 ) -> None:
     started = time.perf_counter()
     reads = await _read_all(client, corpus)
@@ -174,7 +174,7 @@ async def test_every_corpus_feed_becomes_articles(
     assert len(checked) >= 25
 
 
-async def test_urdu_feed_has_arabic_script_titles(client: httpx.AsyncClient) -> None:
+async def test_urdu_feed_has_arabic_script_titles(client: HttpClient) -> None:
     path = corpus_path("feeds", "miniflux", "urdu_UTF8.xml")
     feed = _describe(path, path.parents[2], "Arabic")
     (read,) = await _read_all(client, [feed])

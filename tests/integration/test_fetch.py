@@ -18,7 +18,6 @@ from typing import Any
 
 import brotli  # type: ignore[import-untyped]
 import feedparser
-import httpx
 import pytest
 
 from services.poller.canonical import article_id, canonical_links
@@ -31,6 +30,7 @@ from services.poller.fetch import (
     redact_url,
     retry_after_seconds,
 )
+from services.poller.http_client import HttpClient
 from services.poller.xml_safety import strip_doctype
 from tests.support.feed_server import (
     NORMAL_ETAG,
@@ -52,13 +52,13 @@ Fetch = Callable[..., Awaitable[FetchResult]]
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[HttpClient]:
     async with make_client(LIMITS, UA) as c:
         yield c
 
 
 @pytest.fixture
-def fetch(client: httpx.AsyncClient, tmp_path: Path) -> Fetch:
+def fetch(client: HttpClient, tmp_path: Path) -> Fetch:
     async def run(url: str, **kwargs: Any) -> FetchResult:
         kwargs.setdefault("limits", LIMITS)
         return await fetch_feed(client, url, base_dir=tmp_path, **kwargs)
@@ -357,7 +357,7 @@ async def test_slow_drip_times_out(fetch: Fetch, feed_server: FeedServer) -> Non
 
 
 async def test_stalled_server_hits_read_timeout(
-    client: httpx.AsyncClient, tmp_path: Path, feed_server: FeedServer
+    client: HttpClient, tmp_path: Path, feed_server: FeedServer
 ) -> None:
     def stall() -> Iterator[bytes]:
         yield b"<?xml"
