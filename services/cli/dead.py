@@ -7,11 +7,11 @@ pipeline goes on; this command is how an operator sees them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
 from services.cli.common import EXIT_OK, add_command
+from services.common import event_loop
 from services.common.redis import as_text
 from services.common.runtime import Runtime
 from services.common.settings import Settings
@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
 
 
 def run_dead(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_show(settings, as_json=args.json, limit=max(1, args.limit)))
+    return event_loop.run(_show(settings, as_json=args.json, limit=max(1, args.limit)))
 
 
 def describe(fields: dict[str, str]) -> str:

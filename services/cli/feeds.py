@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 from services.cli.common import add_command, load_valid_config
+from services.common import event_loop
 from services.common.settings import Settings
 
 
@@ -19,4 +19,4 @@ def run_feeds(args: argparse.Namespace, settings: Settings) -> int:
     from services.poller.report import print_feeds
 
     config = load_valid_config(settings)
-    return asyncio.run(print_feeds(settings, config, as_json=args.json))
+    return event_loop.run(print_feeds(settings, config, as_json=args.json))

@@ -9,13 +9,13 @@ changes no digest state. Targets are shown as `SUBSCRIPTION#N` with scheme and h
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from services.cli.common import EXIT_OK, UserError, add_command, load_valid_config
+from services.common import event_loop
 from services.common.config import Config
 from services.common.runtime import Runtime
 from services.common.settings import Settings
@@ -46,7 +46,7 @@ def _cmd(args: argparse.Namespace, settings: Settings) -> int:
             f"unknown subscription '{args.subscription}' in {settings.config}: "
             f"known subscriptions are {known}"
         )
-    return asyncio.run(_preview(settings, config, args.subscription, args.html))
+    return event_loop.run(_preview(settings, config, args.subscription, args.html))
 
 
 async def _preview(settings: Settings, config: Config, sub_id: str, html: Path | None) -> int:

@@ -26,6 +26,7 @@ from services.cli.common import (
     add_command,
     load_valid_config,
 )
+from services.common import event_loop
 from services.common.config import Config
 from services.common.health import HealthBindError, HealthServer, Probe
 from services.common.redis import group_backlog
@@ -50,7 +51,7 @@ def register(sub: Any) -> None:
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     config = load_valid_config(settings)
-    return asyncio.run(
+    return event_loop.run(
         _run(
             settings,
             config,
@@ -64,7 +65,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_service(name: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         config = load_valid_config(settings)
-        return asyncio.run(_run(settings, config, services=(name,), once=False, flush=False))
+        return event_loop.run(_run(settings, config, services=(name,), once=False, flush=False))
 
     return handler
 

@@ -9,7 +9,6 @@ nothing did, 2 for a bad query (shown with a caret under the column) or unreadab
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UserError, add_command
+from services.common import event_loop
 from services.common.config import Config, load_config
 from services.common.models import Article
 from services.common.settings import Settings
@@ -64,7 +64,7 @@ def _cmd(args: argparse.Namespace, settings: Settings) -> int:
     for warning in lint_query(args.query):
         print(_pointed(args.query, warning.column, f"warning: {warning.message}"), file=sys.stderr)
     if args.feed:
-        articles = asyncio.run(_fetch(args.feed, config, settings))
+        articles = event_loop.run(_fetch(args.feed, config, settings))
         return _report_feed(query, articles, colour)
     text = _text(args)
     doc = Document.from_fields(title=text, content=text)

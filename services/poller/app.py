@@ -11,6 +11,7 @@ the feed's server for the next feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -27,7 +28,7 @@ from services.common.config import FeedConfig
 from services.common.metrics import SERVERS_DUE
 from services.common.redis import RedisUnavailableError
 from services.common.runtime import Runtime, pause
-from services.poller.due import Claim, ClaimRefusal, DueFeeds
+from services.poller.due import Claim, ClaimRefusal, DueFeeds, Finish
 from services.poller.feed_state import BACKOFF
 from services.poller.fetch import FetchLimits, host_key, make_client, redact_url
 from services.poller.health import PollReport, record_poll
@@ -70,6 +71,7 @@ class PollerApp:
         self._lease_ms = int((self._limits.total_timeout + LEASE_MARGIN_SECONDS) * 1000)
         self._owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._gauged_ms = 0
+        self._finished: list[Finish] = []  # polls done, to record with the next claim
 
     async def poll_all(self) -> list[PollOutcome]:
         """Every feed once, now, whatever its schedule or backoff (`run --once`).
@@ -98,8 +100,12 @@ class PollerApp:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll due feeds until `stop` is set. In-flight polls get a few seconds to finish;
-        the rest are handed back (due now) for another replica. Rides out Redis outages."""
-        tasks: set[asyncio.Task[PollOutcome | None]] = set()
+        the rest are handed back (due now) for another replica. Rides out Redis outages.
+
+        Finished polls are recorded together with the next claim (`DueFeeds.settle`): one
+        Redis round trip per batch of polls that finished meanwhile, not two per poll.
+        """
+        tasks: set[asyncio.Task[None]] = set()
         wake = asyncio.Event()
         registered_at = float("-inf")
         redis_down = False
@@ -110,7 +116,7 @@ class PollerApp:
                 if time.monotonic() - registered_at > REGISTER_EVERY_SECONDS:
                     await self._register()
                     registered_at = time.monotonic()
-                claims = await self._claim_due(free)
+                claims = await self._settle(free)
             except (RedisError, OSError) as exc:
                 if not redis_down:
                     log.error("poller.redis_unavailable reason=%s", exc)
@@ -121,7 +127,7 @@ class PollerApp:
                 log.info("poller.redis_back")
                 redis_down = False
             for claim in claims:
-                task = asyncio.create_task(self._poll_claimed(claim))
+                task = asyncio.create_task(self._poll_and_queue(claim))
                 tasks.add(task)
                 task.add_done_callback(_on_done(tasks, wake))
             if free > 0 and len(claims) == free:
@@ -132,6 +138,10 @@ class PollerApp:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self._settle(0)
+        except (RedisError, OSError) as exc:  # their leases run out; polled again later
+            log.error("feed.save_failed feeds=%d reason=%s", len(self._finished), exc)
 
     async def close(self) -> None:
         """Close the HTTP connections (call after `run` or `poll_all` returned)."""
@@ -141,14 +151,21 @@ class PollerApp:
         rows = [(f.id, host_key(f.url), f.every) for f in self.feeds]
         await self._due.register(rows, _now_ms())
 
-    async def _claim_due(self, free: int) -> list[Claim]:
+    async def _settle(self, free: int) -> list[Claim]:
+        """Record the finished polls and claim up to `free` due feeds, in one round trip.
+        If Redis fails, the finished polls stay queued for the next try."""
         now_ms = _now_ms()
         if now_ms - self._gauged_ms > GAUGE_EVERY_SECONDS * 1000:
             SERVERS_DUE.set(await self._due.servers_due(now_ms))
             self._gauged_ms = now_ms
-        if free <= 0:
-            return []
-        return await self._due.claim_due(now_ms, free, lease_ms=self._lease_ms, owner=self._owner)
+        finished, self._finished = self._finished, []
+        try:
+            return await self._due.settle(
+                finished, now_ms, free, lease_ms=self._lease_ms, owner=self._owner
+            )
+        except BaseException:
+            self._finished[:0] = finished
+            raise
 
     async def _poll_now(self, feed: FeedConfig, slots: asyncio.Semaphore) -> PollOutcome | None:
         """Claim one feed regardless of its schedule, waiting while its server is busy."""
@@ -159,7 +176,22 @@ class PollerApp:
                     [feed.id], _now_ms(), lease_ms=self._lease_ms, owner=self._owner
                 )
                 if isinstance(answer, Claim):
-                    return await self._poll_claimed(answer)
+                    try:
+                        outcome, done = await self._poll_claimed(answer)
+                    except asyncio.CancelledError:  # shutting down: hand it back, due now
+                        done = Finish(answer.feed_id, answer.host, _now_ms(), None)
+                        with contextlib.suppress(RedisError, OSError):
+                            await self._due.settle(
+                                [done], _now_ms(), 0, lease_ms=0, owner=self._owner
+                            )
+                        raise
+                    try:
+                        await self._due.settle(
+                            [done], _now_ms(), 0, lease_ms=self._lease_ms, owner=self._owner
+                        )
+                    except (RedisError, OSError) as exc:  # the lease runs out: polled again
+                        log.error("feed.save_failed feed=%s reason=%s", feed.id, exc)
+                    return outcome
                 if answer.reason == "feed-busy":
                     log.info("feed.skipped feed=%s reason=another poller has it", feed.id)
                     return None
@@ -167,20 +199,26 @@ class PollerApp:
                     return _refused(feed, answer)
                 await asyncio.sleep(HOST_BUSY_RETRY_SECONDS)
 
-    async def _poll_claimed(self, claim: Claim) -> PollOutcome | None:
-        """Poll a claimed feed and record it; a bug here must not stop the other feeds."""
+    async def _poll_and_queue(self, claim: Claim) -> None:
+        """The scheduler's task: poll, then queue the record for the next `settle`."""
+        try:
+            _outcome, done = await self._poll_claimed(claim)
+        except asyncio.CancelledError:  # shutting down: hand the feed back, due now
+            self._finished.append(Finish(claim.feed_id, claim.host, _now_ms(), None))
+            raise
+        self._finished.append(done)
+
+    async def _poll_claimed(self, claim: Claim) -> tuple[PollOutcome | None, Finish]:
+        """Poll a claimed feed; a bug here must not stop the other feeds."""
         feed = self._by_id.get(claim.feed_id)
         if feed is None:
             log.debug("feed.unknown feed=%s (not in this replica's config)", claim.feed_id)
-            await self._finish(claim, UNKNOWN_FEED_DELAY_SECONDS)
-            return None
+            later = _now_ms() + int(UNKNOWN_FEED_DELAY_SECONDS * 1000)
+            return None, Finish(claim.feed_id, claim.host, later, None)
         now = datetime.now(UTC)
         jitter = random.random()
         try:
             result = await self._poller.poll(feed, claim.state, now=now, jitter=jitter)
-        except asyncio.CancelledError:  # shutting down: hand the feed back, due now
-            await self._finish(claim, 0)
-            raise
         except Exception as exc:
             url = redact_url(feed.url)
             log.exception("feed.poll_crashed feed=%s url=%s", feed.id, url)
@@ -193,34 +231,9 @@ class PollerApp:
                 jitter=jitter,
             )
             result = PollResult(PollOutcome(feed.id, state.state, 0, f"{url}: {reason}"), state)
-        due = datetime.fromisoformat(result.state.next_due)
-        try:
-            await self._due.finish(
-                claim.feed_id,
-                claim.host,
-                owner=self._owner,
-                now_ms=_now_ms(),
-                next_due_ms=_ms(due),
-                state=result.state,
-                hold_ms=int(result.hold_seconds * 1000),
-            )
-        except (RedisError, OSError) as exc:  # the lease runs out and the feed is polled again
-            log.error("feed.save_failed feed=%s reason=%s", feed.id, exc)
-        return result.outcome
-
-    async def _finish(self, claim: Claim, delay_seconds: float) -> None:
-        """Give a claim back unchanged, due again after `delay_seconds`."""
-        try:
-            await self._due.finish(
-                claim.feed_id,
-                claim.host,
-                owner=self._owner,
-                now_ms=_now_ms(),
-                next_due_ms=_now_ms() + int(delay_seconds * 1000),
-                state=None,
-            )
-        except (RedisError, OSError) as exc:
-            log.error("feed.release_failed feed=%s reason=%s", claim.feed_id, exc)
+        due = _ms(datetime.fromisoformat(result.state.next_due))
+        hold = int(result.hold_seconds * 1000)
+        return result.outcome, Finish(claim.feed_id, claim.host, due, result.state, hold)
 
 
 def _refused(feed: FeedConfig, refusal: ClaimRefusal) -> PollOutcome:
@@ -237,9 +250,9 @@ def _refused(feed: FeedConfig, refusal: ClaimRefusal) -> PollOutcome:
 
 
 def _on_done(
-    tasks: set[asyncio.Task[PollOutcome | None]], wake: asyncio.Event
-) -> Callable[[asyncio.Task[PollOutcome | None]], None]:
-    def done(task: asyncio.Task[PollOutcome | None]) -> None:
+    tasks: set[asyncio.Task[None]], wake: asyncio.Event
+) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
         wake.set()
 

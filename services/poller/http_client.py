@@ -22,7 +22,7 @@ import ssl
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import overload
+from typing import cast, overload
 from urllib.parse import quote, unquote, urlsplit
 
 import certifi
@@ -170,8 +170,7 @@ class _Connection(asyncio.Protocol):
 
     # --- asyncio.Protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -258,12 +257,7 @@ class _Connection(asyncio.Protocol):
         return self._pairs
 
     def reusable(self) -> bool:
-        return (
-            not self.closed
-            and self.complete
-            and self._error is None
-            and self._keep_alive
-        )
+        return not self.closed and self.complete and self._error is None and self._keep_alive
 
     def idle(self) -> None:
         self._parser = None

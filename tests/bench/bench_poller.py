@@ -137,6 +137,14 @@ def ports() -> Iterator[list[int]]:
         server.wait(10)
 
 
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    """The loop the services run on (`services/common/event_loop.py`): uvloop."""
+    import uvloop
+
+    return uvloop.EventLoopPolicy()
+
+
 @pytest.fixture
 async def runtime(redis_url: str, keys: Keys) -> AsyncIterator[Runtime]:
     settings = Settings(
