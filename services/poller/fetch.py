@@ -210,9 +210,9 @@ async def _handle_response(response: Response, limits: FetchLimits) -> FetchResu
             return _Redirect(urljoin(str(response.url), location))
         except ValueError:
             return failure(url, f"redirect to invalid URL {redact_url(location)}", status)
-    head = _head(response, url)
     if status == 304:
-        return replace(head, not_modified=True)
+        return _head(response, url, not_modified=True)
+    head = _head(response, url)
     if status >= 300 or status < 200:
         retry = None
         if status in (429, 503):
@@ -270,7 +270,7 @@ def _body_problem(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def _head(response: Response, url: str) -> FetchResult:
+def _head(response: Response, url: str, *, not_modified: bool = False) -> FetchResult:
     """The response's status and headers, no body yet."""
     h = response.headers
     return FetchResult(
@@ -281,6 +281,7 @@ def _head(response: Response, url: str) -> FetchResult:
         last_modified=h.get("last-modified"),
         content_type=h.get("content-type"),
         content_language=h.get("content-language"),
+        not_modified=not_modified,
     )
 
 
@@ -289,6 +290,8 @@ def _keep_validators(
 ) -> FetchResult:
     """A 304 may omit the validators: keep the ones we sent so the next poll stays conditional."""
     if not result.not_modified:
+        return result
+    if (result.etag or not etag) and (result.last_modified or not last_modified):
         return result
     return replace(
         result, etag=result.etag or etag, last_modified=result.last_modified or last_modified

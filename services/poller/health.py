@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from services.poller.feed_state import BACKOFF, ERROR, OK, FeedState
 from services.poller.schedule import next_poll
@@ -37,7 +38,7 @@ def record_poll(
 ) -> FeedState:
     """The feed's state after `report`, with its next due time."""
     stamp = now.isoformat()
-    common = {
+    changes: dict[str, Any] = {  # one replace(): this runs on every poll (10,000s a minute)
         "url": report.url,
         "last_poll": stamp,
         "http_status": "" if report.status is None else str(report.status),
@@ -45,9 +46,7 @@ def record_poll(
     if report.error:
         errors = state.consecutive_errors + 1
         waiting = report.retry_after is not None
-        updated = replace(
-            state,
-            **common,
+        changes.update(
             state=BACKOFF if errors > 1 or waiting else ERROR,
             new_items=0,
             consecutive_errors=errors,
@@ -55,23 +54,21 @@ def record_poll(
             last_error_at=stamp,
         )
     else:
-        updated = replace(state, **common, state=OK, new_items=report.new, consecutive_errors=0)
+        errors = 0
+        changes.update(state=OK, new_items=report.new, consecutive_errors=0)
         if report.etag is not None or report.last_modified is not None:
-            updated = replace(
-                updated, etag=report.etag or "", last_modified=report.last_modified or ""
-            )
+            changes.update(etag=report.etag or "", last_modified=report.last_modified or "")
         if report.body_hash is not None:
-            updated = replace(
-                updated, body_hash=report.body_hash, parsed_at=stamp, note=report.note or ""
-            )
+            changes.update(body_hash=report.body_hash, parsed_at=stamp, note=report.note or "")
     due = next_poll(
         now,
         every,
-        consecutive_errors=updated.consecutive_errors,
+        consecutive_errors=errors,
         retry_after=report.retry_after,
         jitter=jitter,
     )
-    return replace(updated, next_due=due.isoformat())
+    changes["next_due"] = due.isoformat()
+    return replace(state, **changes)
 
 
 def with_advice(reason: str) -> str:

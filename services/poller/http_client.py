@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import ssl
 from collections import OrderedDict, deque
@@ -78,6 +79,7 @@ class _Target:
     head: bytes  # "GET /path HTTP/1.1\r\nHost: …\r\n" (+ Authorization from userinfo)
 
 
+@functools.lru_cache(maxsize=16384)  # every poll asks again for the same few thousand URLs
 def _target(url: str) -> _Target:
     """Split a URL into where to connect and the start of the request."""
     try:
@@ -267,6 +269,9 @@ class _Connection(asyncio.Protocol):
             self._paused = False
             self._transport.resume_reading()
 
+    def has_body_bytes(self) -> bool:
+        return bool(self._chunks)
+
     def take_chunk(self) -> bytes | None:
         if not self._chunks:
             return None
@@ -330,7 +335,7 @@ class Response:
         self.reason_phrase = conn.reason.decode("latin-1")
         self.headers = Headers(conn.header_pairs())
         self.num_bytes_downloaded = 0
-        self.is_stream_consumed = False
+        self.is_stream_consumed = conn.complete and not conn.has_body_bytes()  # a 304, say
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body as it comes off the wire (still compressed), chunk by chunk."""

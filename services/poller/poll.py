@@ -12,12 +12,14 @@ in a worker thread so a big document does not stall the other fetches' timers, a
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from services.common.config import FeedConfig
 from services.common.metrics import (
@@ -115,13 +117,13 @@ class FeedPoller:
             last_modified=None if renew else state.last_modified or None,
             limits=self._limits,
         )
-        POLL_BYTES.labels(feed.id).inc(result.bytes_read)
+        _metric(POLL_BYTES, feed.id).inc(result.bytes_read)
         report = await self._report(feed, state, result, url, now, renew=renew)
         new_state = record_poll(state, report, now=now, every=feed.every, jitter=jitter)
         outcome = _outcome(feed, new_state, report, result)
         kind = "error" if report.error else "not_modified" if result.not_modified else "ok"
-        POLLS.labels(feed.id, kind).inc()
-        POLL_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        _metric(POLLS, feed.id, kind).inc()
+        _metric(POLL_SECONDS, kind).observe(time.perf_counter() - started)
         if report.error:
             log.warning(
                 "feed.error feed=%s url=%s state=%s reason=%s",
@@ -157,10 +159,10 @@ class FeedPoller:
         *,
         renew: bool,
     ) -> PollReport:
-        base = PollReport(url=url, status=result.status, retry_after=result.retry_after)
         if result.error:
-            return replace(base, error=with_advice(result.error))
-        base = replace(base, etag=result.etag, last_modified=result.last_modified)
+            error = with_advice(result.error)
+            return PollReport(url, result.status, error, retry_after=result.retry_after)
+        base = PollReport(url, result.status, etag=result.etag, last_modified=result.last_modified)
         if result.not_modified or result.body is None:
             return base
         body_hash = hashlib.sha256(result.body).hexdigest()
@@ -200,6 +202,13 @@ def read_articles(feed: FeedConfig, result: FetchResult, now: datetime) -> ReadA
         fetched=now,
     )
     return ReadArticles(articles, parsed.note)
+
+
+@functools.lru_cache(maxsize=65536)
+def _metric(family: Any, *labels: str) -> Any:
+    """A metric's child for these labels: `labels()` costs more than the rest of a 304's
+    bookkeeping (it validates and locks on every call), so each child is looked up once."""
+    return family.labels(*labels)
 
 
 def _outcome(

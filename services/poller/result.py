@@ -59,6 +59,8 @@ def redact_url(url: str) -> str:
 
     Plain string work, no URL parser: it must also work on URLs too broken to parse.
     """
+    if "@" not in url:  # no userinfo: the common case, on every poll
+        return url
     head, userinfo, hostport, tail = split_authority(url)
     if not userinfo:
         return url
