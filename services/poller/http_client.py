@@ -30,6 +30,8 @@ import certifi
 import httptools  # type: ignore[import-untyped]
 import idna
 
+from services.poller.http_proxy import Proxies, Proxy, ProxyError
+
 __all__ = [
     "ConnectError",
     "ConnectTimeout",
@@ -57,7 +59,11 @@ class InvalidURL(HttpError):
 
 
 class ConnectError(HttpError):
-    """DNS, TCP or TLS failed before the request was sent."""
+    """DNS, TCP or TLS failed before the request was sent (`proxy`: via which, if any)."""
+
+    def __init__(self, message: str, *, proxy: str = "") -> None:
+        super().__init__(message)
+        self.proxy = proxy
 
 
 class ConnectTimeout(HttpError):
@@ -77,6 +83,14 @@ class _Target:
     key: tuple[str, str, int]  # (scheme, host, port): one pool per server
     host: str  # for connect() and TLS server name: IDNA-encoded, no brackets
     head: bytes  # "GET /path HTTP/1.1\r\nHost: …\r\n" (+ Authorization from userinfo)
+    absolute_head: bytes  # the same with "GET http://host/path": for an HTTP proxy
+    authority: str  # host[:port] as in the Host header
+
+    @property
+    def authority_with_port(self) -> str:
+        """host:port, always with the port (what CONNECT asks for)."""
+        _scheme, host, port = self.key
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @functools.lru_cache(maxsize=16384)  # every poll asks again for the same few thousand URLs
@@ -105,11 +119,13 @@ def _target(url: str) -> _Target:
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         path += "?" + quote(parts.query, safe=_QUERY_SAFE)
-    head = f"GET {path} HTTP/1.1\r\nHost: {authority}\r\n"
+    fields = f"Host: {authority}\r\n"
     if parts.username is not None or parts.password is not None:
         secret = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        head += f"Authorization: Basic {base64.b64encode(secret.encode()).decode()}\r\n"
-    return _Target((scheme, host, port), host, head.encode("ascii"))
+        fields += f"Authorization: Basic {base64.b64encode(secret.encode()).decode()}\r\n"
+    head = f"GET {path} HTTP/1.1\r\n{fields}".encode("ascii")
+    absolute = f"GET {scheme}://{authority}{path} HTTP/1.1\r\n{fields}".encode("ascii")
+    return _Target((scheme, host, port), host, head, absolute, authority)
 
 
 def _header_lines(headers: Mapping[str, str]) -> bytes:
@@ -161,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self._pairs: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
+        self._head_bytes = 0
         self._interim = False
         self.status = 0
         self.reason = b""
@@ -169,6 +186,7 @@ class _Connection(asyncio.Protocol):
         self.received_any = False
         self._until_close = False
         self._keep_alive = False
+        self._tunnel: bytearray | None = None
 
     # --- asyncio.Protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -176,6 +194,11 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
+        if self._tunnel is not None:  # the proxy's answer to CONNECT
+            self._tunnel += data
+            if b"\r\n\r\n" in self._tunnel or len(self._tunnel) > MAX_HEADER_BYTES:
+                self._wake()
+            return
         if self._parser is None or self.complete:  # bytes nobody asked for: not reusable
             self.close()
             return
@@ -184,8 +207,15 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(RemoteProtocolError("server switched protocols"))
         except httptools.HttpParserError as exc:
-            if self._error is None:
+            if self.complete:  # stray bytes after a whole answer: keep it, drop the connection
+                self.close()
+            elif self._error is None:
                 self._fail(RemoteProtocolError(f"bad HTTP response: {exc}"))
+        if not self.headers_done and self._error is None:
+            self._head_bytes += len(data)  # llhttp holds a header line whole until it ends
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._fail(RemoteProtocolError(f"response headers exceed {MAX_HEADER_BYTES} bytes"))
+        self._wake()  # any bytes restart the read timeout, header pieces too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -249,11 +279,30 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> None:
         self._parser = httptools.HttpResponseParser(self)
         self._error = None
-        self._pairs, self._header_bytes, self._interim = [], 0, False
+        self._pairs, self._header_bytes, self._head_bytes, self._interim = [], 0, 0, False
         self.status, self.reason, self.headers_done, self.complete = 0, b"", False, False
         self.received_any, self._until_close, self._keep_alive = False, False, False
         assert self._transport is not None
         self._transport.write(request)
+
+    async def open_tunnel(self, request: bytes, timeout: float) -> int:
+        """Ask a proxy to CONNECT us through; the status of its answer (200 = open)."""
+        assert self._transport is not None
+        self._tunnel = bytearray()
+        self._transport.write(request)
+        while b"\r\n\r\n" not in self._tunnel:
+            if self.closed or len(self._tunnel) > MAX_HEADER_BYTES:
+                raise RemoteProtocolError("proxy closed the connection or sent endless headers")
+            await self.wait(timeout)
+        answer, self._tunnel = bytes(self._tunnel), None
+        first = answer.split(b"\r\n", 1)[0].split()
+        if len(first) < 2 or not first[0].startswith(b"HTTP/") or not first[1].isdigit():
+            raise RemoteProtocolError("proxy sent a bad answer to CONNECT")
+        return int(first[1])
+
+    def upgraded(self, transport: asyncio.BaseTransport) -> None:
+        """Carry on over the TLS transport `start_tls` put on top of the tunnel."""
+        self._transport = cast(asyncio.Transport, transport)
 
     def header_pairs(self) -> list[tuple[bytes, bytes]]:
         return self._pairs
@@ -371,6 +420,7 @@ class HttpClient:
         connect_timeout: float,
         read_timeout: float,
         keep: int = 256,
+        proxies: Proxies | None = None,
     ) -> None:
         self._base = _header_lines(headers)
         self._connect_timeout = connect_timeout
@@ -378,6 +428,7 @@ class HttpClient:
         self._keep = keep
         self._idle: OrderedDict[tuple[str, str, int], _Connection] = OrderedDict()
         self._tls: ssl.SSLContext | None = None
+        self._proxies = Proxies() if proxies is None else proxies
 
     async def get(
         self,
@@ -392,7 +443,15 @@ class HttpClient:
         connect = self._connect_timeout if connect_timeout is None else connect_timeout
         read = self._read_timeout if read_timeout is None else read_timeout
         target = _target(url)
-        request = target.head + self._base + _header_lines(headers or {}) + b"\r\n"
+        try:
+            proxy = self._proxies.for_target(target.key[0], target.host)
+        except ProxyError as exc:
+            raise InvalidURL(str(exc)) from exc
+        if proxy is not None and target.key[0] == "http":  # the proxy fetches it for us
+            head = target.absolute_head + proxy.authorization
+        else:  # direct, or through a CONNECT tunnel
+            head = target.head
+        request = head + self._base + _header_lines(headers or {}) + b"\r\n"
         conn = self._idle.pop(target.key, None)
         if conn is not None and conn.closed:
             conn = None
@@ -402,7 +461,7 @@ class HttpClient:
             except RemoteProtocolError:
                 if conn.received_any:
                     raise
-        conn = await self._connect(target, connect)
+        conn = await self._connect(target, connect, proxy)
         return await self._exchange(conn, request, url, read)
 
     async def _exchange(
@@ -420,25 +479,60 @@ class HttpClient:
             raise
         return Response(self, conn, url, read_timeout)
 
-    async def _connect(self, target: _Target, timeout: float) -> _Connection:
+    async def _connect(self, target: _Target, timeout: float, proxy: Proxy | None) -> _Connection:
         loop = asyncio.get_running_loop()
         scheme, host, port = target.key
         tls = self._tls_context() if scheme == "https" else None
+        where = f"proxy {proxy.shown}: " if proxy else ""
+        shown = proxy.shown if proxy else ""
         try:
             async with asyncio.timeout(timeout):
-                _transport, conn = await loop.create_connection(
-                    lambda: _Connection(target.key),
-                    host,
-                    port,
-                    ssl=tls,
-                    server_hostname=host if tls else None,
-                )
+                if proxy is None:
+                    _transport, conn = await loop.create_connection(
+                        lambda: _Connection(target.key),
+                        host,
+                        port,
+                        ssl=tls,
+                        server_hostname=host if tls else None,
+                    )
+                else:
+                    conn = await self._via_proxy(target, proxy, tls, timeout)
         except TimeoutError as exc:
-            raise ConnectTimeout(f"connect timed out after {timeout:g}s") from exc
+            raise ConnectTimeout(f"{where}connect timed out after {timeout:g}s") from exc
         except (OSError, ssl.SSLError) as exc:  # refused, DNS, unreachable, certificate
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise ConnectError(where + (str(exc) or type(exc).__name__), proxy=shown) from exc
         except ValueError as exc:  # e.g. a host asyncio refuses
             raise InvalidURL(f"invalid URL: {exc}") from exc
+        return conn
+
+    async def _via_proxy(
+        self, target: _Target, proxy: Proxy, tls: ssl.SSLContext | None, timeout: float
+    ) -> _Connection:
+        """A connection to the proxy; for https, tunnelled (CONNECT) and then TLS to the
+        feed's server, so the proxy never sees the request."""
+        loop = asyncio.get_running_loop()
+        transport, conn = await loop.create_connection(
+            lambda: _Connection(target.key), proxy.host, proxy.port
+        )
+        if tls is None:
+            return conn
+        try:
+            request = (
+                f"CONNECT {target.authority_with_port} HTTP/1.1\r\n"
+                f"Host: {target.authority_with_port}\r\n"
+            ).encode("ascii")
+            status = await conn.open_tunnel(request + proxy.authorization + b"\r\n", timeout)
+            if status != 200:
+                raise ConnectError(
+                    f"proxy {proxy.shown} refused the tunnel: HTTP {status}", proxy=proxy.shown
+                )
+            secure = await loop.start_tls(transport, conn, tls, server_hostname=target.host)
+        except BaseException:
+            conn.close()
+            raise
+        if secure is None:  # pragma: no cover - only when the loop is closing
+            raise ConnectError(f"proxy {proxy.shown}: TLS over the tunnel failed")
+        conn.upgraded(secure)
         return conn
 
     def release(self, conn: _Connection) -> None:

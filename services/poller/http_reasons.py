@@ -37,7 +37,10 @@ def transport_reason(exc: HttpError, limits: FetchLimits) -> str:
         return f"no data for {limits.read_timeout:g}s (read timed out)"
     text = clip(str(exc)) or type(exc).__name__
     if isinstance(exc, ConnectError):
-        return _connect_reason(exc, text)
+        if exc.proxy and exc.__cause__ is None:  # the proxy itself said no
+            return text
+        reason = _connect_reason(exc, text)
+        return f"proxy {exc.proxy}: {reason}" if exc.proxy else reason
     if isinstance(exc, RemoteProtocolError):
         return f"server broke the connection: {text}"
     if isinstance(exc, InvalidURL):
