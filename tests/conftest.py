@@ -3,10 +3,12 @@ fresh key prefix per test), the corpus location, and the path of the project."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -14,6 +16,8 @@ import redis.asyncio as aioredis
 
 from services.common.keys import Keys
 from services.common.redis import ensure_groups
+from services.common.runtime import Runtime
+from services.common.settings import Settings
 from tests.support.receiver import receiver  # noqa: F401  (fixture for every test)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,3 +78,19 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(redis_url: str, keys: Keys, **settings: Any) -> AsyncIterator[Runtime]:
+    """A Runtime on the test Redis and key prefix, with these settings (no .env file read)."""
+    full = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=redis_url,
+        key_prefix=keys.prefix,
+        **settings,
+    )
+    runtime = await Runtime.open(full)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()

@@ -34,9 +34,9 @@ from services.common.config import FeedConfig
 from services.common.keys import Keys
 from services.common.metrics import FEEDS_PARSED, POLL_SECONDS
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.poller.app import PollerApp
 from services.poller.fetch import host_key
+from tests.conftest import open_runtime
 
 pytestmark = pytest.mark.bench
 
@@ -147,15 +147,8 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
 
 @pytest.fixture
 async def runtime(redis_url: str, keys: Keys) -> AsyncIterator[Runtime]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
-        key_prefix=keys.prefix,
-        log_level="WARNING",
-    )
-    rt = await Runtime.open(settings)
-    yield rt
-    await rt.close()
+    async with open_runtime(redis_url, keys, log_level="WARNING") as rt:
+        yield rt
 
 
 def _count(outcome: str) -> float:

@@ -21,11 +21,11 @@ from services.common.config import FeedConfig
 from services.common.keys import Keys
 from services.common.metrics import ARTICLES_NEW, FEEDS_PARSED, PARSE_ERRORS, POLL_BYTES, POLLS
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.poller.app import PollerApp
 from services.poller.feed_state import FeedStates
 from services.poller.poll import PollOutcome
 from services.poller.report import feed_record, feed_rows, format_table
+from tests.conftest import open_runtime
 from tests.support.feed_server import (
     NORMAL_ETAG,
     FeedServer,
@@ -68,17 +68,10 @@ GOOD = {
 
 @pytest.fixture
 async def runtime(redis_url: str, keys: Keys) -> AsyncIterator[Runtime]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
-        key_prefix=keys.prefix,
-        max_body_bytes=1_000_000,
-        fetch_timeout=2.0,
-        max_redirects=3,
-    )
-    rt = await Runtime.open(settings)
-    yield rt
-    await rt.close()
+    async with open_runtime(
+        redis_url, keys, max_body_bytes=1_000_000, fetch_timeout=2.0, max_redirects=3
+    ) as rt:
+        yield rt
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ import redis.asyncio as aioredis
 from services.common.config import FeedConfig
 from services.common.keys import Keys
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.poller.app import PollerApp
 from services.poller.due import Claim, ClaimRefusal, DueFeeds
 from services.poller.feed_state import FeedState
+from tests.conftest import open_runtime
 from tests.support.feed_server import FeedServer, Request, Response, rss, slow_drip
 
 pytestmark = pytest.mark.integration
@@ -171,16 +171,8 @@ class PoliteServer(FeedServer):
 
 @pytest.fixture
 async def runtime(redis_url: str, keys: Keys) -> AsyncIterator[Runtime]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_url,
-        key_prefix=keys.prefix,
-        fetch_timeout=5.0,
-        max_concurrent_fetches=4,
-    )
-    rt = await Runtime.open(settings)
-    yield rt
-    await rt.close()
+    async with open_runtime(redis_url, keys, fetch_timeout=5.0, max_concurrent_fetches=4) as rt:
+        yield rt
 
 
 async def test_replicas_share_feeds_politely_and_poll_on_schedule(
