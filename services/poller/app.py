@@ -32,7 +32,7 @@ from services.poller.due import Claim, ClaimRefusal, DueFeeds, Finish
 from services.poller.feed_state import BACKOFF
 from services.poller.fetch import FetchLimits, host_key, make_client, redact_url
 from services.poller.health import PollReport, record_poll
-from services.poller.poll import FeedPoller, PollOutcome, PollResult
+from services.poller.poll import FeedPoller, PollOutcome, PollResult, init_feed_metrics
 from services.poller.seen import SeenSet
 
 __all__ = ["PollerApp"]
@@ -72,6 +72,7 @@ class PollerApp:
         self._owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._gauged_ms = 0
         self._finished: list[Finish] = []  # polls done, to record with the next claim
+        init_feed_metrics(self._by_id)
 
     async def poll_all(self) -> list[PollOutcome]:
         """Every feed once, now, whatever its schedule or backoff (`run --once`).

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,11 +47,13 @@ __all__ = [
     "PollOutcome",
     "PollResult",
     "ReadArticles",
+    "init_feed_metrics",
     "read_articles",
 ]
 
 log = logging.getLogger(__name__)
 PARSE_SLOTS = 2
+POLL_KINDS = ("ok", "not_modified", "error")  # the `outcome` label of wirewatch_polls_total
 
 
 @dataclass(frozen=True)
@@ -204,11 +207,20 @@ def read_articles(feed: FeedConfig, result: FetchResult, now: datetime) -> ReadA
     return ReadArticles(articles, parsed.note)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.cache  # as many entries as the families have children: configured feeds x 3
 def _metric(family: Any, *labels: str) -> Any:
     """A metric's child for these labels: `labels()` costs more than the rest of a 304's
     bookkeeping (it validates and locks on every call), so each child is looked up once."""
     return family.labels(*labels)
+
+
+def init_feed_metrics(feed_ids: Iterable[str]) -> None:
+    """Create every feed's poll counters at 0 now: each shows in /metrics from the start (so
+    `rate()` sees its first poll), and the first poll of each kind costs no more than the rest."""
+    for feed_id in feed_ids:
+        _metric(POLL_BYTES, feed_id)
+        for kind in POLL_KINDS:
+            _metric(POLLS, feed_id, kind)
 
 
 def _outcome(

@@ -16,10 +16,18 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import generate_latest
 
 from services.common.config import FeedConfig
 from services.common.keys import Keys
-from services.common.metrics import ARTICLES_NEW, FEEDS_PARSED, PARSE_ERRORS, POLL_BYTES, POLLS
+from services.common.metrics import (
+    ARTICLES_NEW,
+    FEEDS_PARSED,
+    PARSE_ERRORS,
+    POLL_BYTES,
+    POLLS,
+    REGISTRY,
+)
 from services.common.runtime import Runtime
 from services.poller.app import PollerApp
 from services.poller.feed_state import FeedStates
@@ -337,3 +345,18 @@ async def test_articles_a_feed_still_lists_are_never_new_again(
     assert [o.new for o in outcomes] == [0]
     assert len(await published(runtime.client, runtime.keys)) == 2
     assert await runtime.client.ttl(seen_key) > 29 * 86400  # renewed for a full retention
+
+
+async def test_every_feed_shows_in_metrics_before_its_first_poll(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    feeds = [FeedConfig("not-polled-yet", "http://127.0.0.1:9/never.xml")]
+    app = PollerApp(runtime, feeds, tmp_path)
+    try:
+        text = generate_latest(REGISTRY).decode()
+    finally:
+        await app.close()
+    for outcome in ("ok", "not_modified", "error"):
+        line = f'wirewatch_polls_total{{feed="not-polled-yet",outcome="{outcome}"}} 0.0'
+        assert line in text
+    assert 'wirewatch_poll_bytes_total{feed="not-polled-yet"} 0.0' in text
