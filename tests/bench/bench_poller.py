@@ -137,14 +137,6 @@ def ports() -> Iterator[list[int]]:
         server.wait(10)
 
 
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    """The loop the services run on (`services/common/event_loop.py`): uvloop."""
-    import uvloop
-
-    return uvloop.EventLoopPolicy()
-
-
 @pytest.fixture
 async def runtime(redis_url: str, keys: Keys) -> AsyncIterator[Runtime]:
     async with open_runtime(redis_url, keys, log_level="WARNING") as rt:
@@ -239,7 +231,9 @@ async def test_poller_bench(ports: list[int], runtime: Runtime, tmp_path: Path) 
     app = PollerApp(runtime, quiet + big, tmp_path)
     wall = time.perf_counter()
     first = await app.poll_all()
-    print(f"\nfirst poll of {len(first)} feeds: {time.perf_counter() - wall:.1f}s wall")
+    loop = type(asyncio.get_running_loop())
+    print(f"\nevent loop: {loop.__module__}.{loop.__name__}")
+    print(f"first poll of {len(first)} feeds: {time.perf_counter() - wall:.1f}s wall")
     assert not [o for o in first if o.error]
 
     # 1. everything due, nothing changed: the first 304 round, then the steady state
