@@ -4,9 +4,10 @@
   to `WIREWATCH_LEDGER_RETENTION_DAYS` (default 30) on every write: such an article is never
   sent there again, whatever replays or restarts happen. (One set per target rather than one
   key per article: a digest of 200 articles is one ZADD, and a check is one ZMSCORE.)
-- Per target, the stories it received in the last 48 h (a sorted set by delivery time, each a
-  `StoryTrace`): an article that arrives after its story went out is recorded as delivered
-  instead of being sent (DESIGN §4 "Same story").
+- Per target, the stories it received in the last 48 h, or within the ledger retention when
+  that is shorter (a sorted set by delivery time, each a `StoryTrace`): an article that arrives
+  after its story went out is recorded as delivered instead of being sent (DESIGN §4 "Same
+  story").
 
 Both are written in one transaction right after a target accepts a message (a part of a
 split chat digest counts on its own), so a retry sends only what was not accepted. The one
@@ -17,6 +18,7 @@ write, is described in `docs/guarantees.md` ("Delivery").
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -28,7 +30,8 @@ from services.notifier.stories import WINDOW, StoryTrace
 __all__ = ["STORY_MEMORY", "SentLedger"]
 
 STORY_MEMORY = WINDOW
-"""How long a target remembers the stories it received (the same-story window, 48 h)."""
+"""How long a target remembers the stories it received (the same-story window, 48 h), unless
+the ledger retention is shorter."""
 
 
 class SentLedger:
@@ -38,6 +41,10 @@ class SentLedger:
         self._client = client
         self._keys = keys
         self._retention = max(1, int(retention_seconds))
+        # Story traces are ledger entries too, so they never outlive the ledger retention: with
+        # a retention shorter than the same-story window they would otherwise pile up for 48 h,
+        # and every send reads and indexes all of them.
+        self._story_memory = min(STORY_MEMORY.total_seconds(), float(self._retention))
 
     async def delivered(
         self, subscription: str, target: int, article_ids: Sequence[str]
@@ -86,15 +93,16 @@ class SentLedger:
                 pipe.expire(sent_key, self._retention)
             if stories:
                 pipe.zadd(story_key, {_encode_trace(t): stamp for t in stories})
-                pipe.zremrangebyscore(story_key, "-inf", stamp - STORY_MEMORY.total_seconds())
-                pipe.expire(story_key, int(STORY_MEMORY.total_seconds()) + 3600)
+                pipe.zremrangebyscore(story_key, "-inf", stamp - self._story_memory)
+                memory = math.ceil(self._story_memory)
+                pipe.expire(story_key, memory + min(3600, memory))  # slack for clock skew
             await pipe.execute()
 
     async def recent_stories(
         self, subscription: str, target: int, now: datetime
     ) -> list[StoryTrace]:
-        """Stories this target received within the last 48 h."""
-        since = now.timestamp() - STORY_MEMORY.total_seconds()
+        """Stories this target received within the last 48 h (or the ledger retention)."""
+        since = now.timestamp() - self._story_memory
         raw = await self._client.zrangebyscore(
             self._keys.delivered_stories(subscription, target), since, "+inf"
         )

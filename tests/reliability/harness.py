@@ -12,6 +12,7 @@ import random
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -312,3 +313,77 @@ def run_once_until_delivered(
         if expected <= got:
             return
         time.sleep(2.5)  # let claim_idle pass so orphaned pending entries are reclaimed
+
+
+def report(line: str) -> None:
+    """Print a verdict line and append it, time-stamped, to tests/reliability/RESULTS.log (kept
+    out of git): the record of what each reliability run actually measured."""
+    print(line)
+    results = Path(__file__).parent / "RESULTS.log"
+    with results.open("a", encoding="utf-8") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How one sampled quantity behaved after the warm-up: the maximum of each half, and the
+    slope (per minute) over the second half.
+
+    The slope is Theil-Sen (the median of the slopes between every pair of samples), so one
+    step or spike, which the allocator or a big batch can cause, does not pass for a trend;
+    a leak, which rises sample after sample, does.
+    """
+
+    first_max: float
+    second_max: float
+    slope_per_min: float
+
+    @classmethod
+    def of(cls, samples: list[tuple[float, float]]) -> Trend:
+        """`samples` are (seconds, value) after the warm-up, in time order (at least 4)."""
+        if len(samples) < 4:
+            raise ValueError(f"too few samples for a trend: {len(samples)}")
+        half = len(samples) // 2
+        first, second = samples[:half], samples[half:]
+        slopes = [
+            (b[1] - a[1]) / (b[0] - a[0])
+            for i, a in enumerate(second)
+            for b in second[i + 1 :]
+            if b[0] > a[0]
+        ]
+        return cls(
+            first_max=max(v for _, v in first),
+            second_max=max(v for _, v in second),
+            slope_per_min=statistics.median(slopes) * 60,
+        )
+
+    def bounded(self, *, margin: float, slope_per_min: float) -> bool:
+        """Levelled off: the second half peaks no more than `margin` above the first half's
+        peak, and is not rising faster than `slope_per_min`."""
+        return self.second_max <= self.first_max + margin and self.slope_per_min <= slope_per_min
+
+    def describe(self, unit: float = 1, name: str = "") -> str:
+        """`12.0->12.5MiB (+0.30MiB/min)`: the two halves' peaks and the slope, in `unit`s."""
+        digits = 0 if unit == 1 else 1
+        return (
+            f"{self.first_max / unit:.{digits}f}->{self.second_max / unit:.{digits}f}{name}"
+            f" ({self.slope_per_min / unit:+.{digits + 1}f}{name}/min)"
+        )
+
+
+COUNT_ELEMENTS = """
+local n = 0
+for _, key in ipairs(redis.call('KEYS', '*')) do
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'zset' then n = n + redis.call('ZCARD', key)
+  elseif kind == 'hash' then n = n + redis.call('HLEN', key)
+  elseif kind == 'set' then n = n + redis.call('SCARD', key)
+  elseif kind == 'list' then n = n + redis.call('LLEN', key)
+  elseif kind == 'stream' then n = n + redis.call('XLEN', key)
+  else n = n + 1 end
+end
+return n
+"""
+"""Every element held in Redis (members of sorted sets, hash fields, stream entries, plain keys),
+in one atomic pass: unlike `used_memory`, it does not move with allocator noise, and unlike the
+key count it sees a sorted set or a hash that grows inside one key (a ledger, a digest)."""

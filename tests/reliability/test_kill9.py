@@ -15,6 +15,7 @@ from tests.reliability.harness import (
     GrowingFeeds,
     PrivateRedis,
     Supervisor,
+    report,
     run_once_until_delivered,
     service_env,
     verdict,
@@ -40,13 +41,6 @@ def feeds() -> Iterator[GrowingFeeds]:
     http = FeedHTTP(growing)
     yield growing
     http.close()
-
-
-def _report(name: str, line: str) -> None:
-    print(line)
-    results = Path(__file__).parent / "RESULTS.log"
-    with results.open("a", encoding="utf-8") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
 def _chaos(
@@ -78,7 +72,7 @@ def test_kill9_single_process(
     expected = feeds.expected_links()
     run_once_until_delivered(redis_server.url, config, expected, receiver)
     v = verdict(expected, receiver.messages(), sup.kills, sup.restarts)
-    _report("kill9-run", v.line("kill -9 wirewatch run"))
+    report(v.line("kill -9 wirewatch run"))
     assert v.served > 100 and v.kills >= 5
     assert v.lost == 0, v
     assert v.duplicated == 0, v
@@ -104,7 +98,7 @@ def test_kill9_three_services(
     run_once_until_delivered(redis_server.url, config, expected, receiver)
     kills = sum(s.kills for s in sups)
     v = verdict(expected, receiver.messages(), kills, sum(s.restarts for s in sups))
-    _report("kill9-services", v.line("kill -9 one of three services"))
+    report(v.line("kill -9 one of three services"))
     assert v.served > 100 and v.kills >= 5
     assert v.lost == 0, v
     assert v.duplicated == 0, v
@@ -127,7 +121,7 @@ def test_kill9_redis_with_aof_replay(
     expected = feeds.expected_links()
     run_once_until_delivered(redis_server.url, config, expected, receiver)
     v = verdict(expected, receiver.messages(), redis_server.kills, 0)
-    _report("kill9-redis", v.line("kill -9 redis (AOF replay)"))
+    report(v.line("kill -9 redis (AOF replay)"))
     assert code == 0, "SIGTERM after the outages must still exit 0"
     assert v.lost == 0, v
     assert v.duplicated == 0, v

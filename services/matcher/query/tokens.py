@@ -37,6 +37,7 @@ _ASCII_SEPARATORS = bytes(code if chr(code).isalnum() else 32 for code in range(
 _BLOCK = 4096  # code points classified at once
 _BLOCKS = 0x10000 // _BLOCK  # only the Basic Multilingual Plane: its sets compile to bitmaps
 _GENERATION = 20_000  # chunks per cache generation; two generations live at once
+_GENERATION_CHARS = 100_000  # and characters per generation (the corpus's chunks hold 89,000)
 _JAMO = ((0x1100, 0x11FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF))
 
 
@@ -204,11 +205,19 @@ class _Alphabet:
 
 
 class _ChunkCache:
-    """Tokens of white-space-separated chunks, in two generations (a cheap LRU)."""
+    """Tokens of white-space-separated chunks, in two generations (a cheap LRU).
+
+    A generation ends at `_GENERATION` chunks or `_GENERATION_CHARS` characters, whichever
+    comes first: counting chunks alone bounds nothing when chunks are long, and a chunk of
+    Han or emoji keeps ~180 bytes per character (one token each, twice), so a hostile feed of
+    8 MB of such text once held ~200 MB here. With both limits: ~12 MB at most for ordinary
+    words, ~35 MB for the worst text.
+    """
 
     def __init__(self) -> None:
         self.recent: dict[str, Tokens] = {}
         self.older: dict[str, Tokens] = {}
+        self.recent_chars = 0  # characters of the chunks in `recent`
 
     def tokens(self, chunk: str) -> Tokens:
         hit = self.recent.get(chunk)
@@ -222,9 +231,11 @@ class _ChunkCache:
             else:
                 exact = split_tokens(normalise(chunk, fold_case=False))
             hit = (exact, [fold_token(token) for token in exact])
-        if len(self.recent) >= _GENERATION:
+        if len(self.recent) >= _GENERATION or self.recent_chars >= _GENERATION_CHARS:
             self.older, self.recent = self.recent, {}
+            self.recent_chars = 0
         self.recent[chunk] = hit
+        self.recent_chars += len(chunk)
         return hit
 
 
