@@ -11,7 +11,6 @@ the feed's server for the next feed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -177,28 +176,29 @@ class PollerApp:
                     [feed.id], _now_ms(), lease_ms=self._lease_ms, owner=self._owner
                 )
                 if isinstance(answer, Claim):
-                    try:
-                        outcome, done = await self._poll_claimed(answer)
-                    except asyncio.CancelledError:  # shutting down: hand it back, due now
-                        done = Finish(answer.feed_id, answer.host, _now_ms(), None)
-                        with contextlib.suppress(RedisError, OSError):
-                            await self._due.settle(
-                                [done], _now_ms(), 0, lease_ms=0, owner=self._owner
-                            )
-                        raise
-                    try:
-                        await self._due.settle(
-                            [done], _now_ms(), 0, lease_ms=self._lease_ms, owner=self._owner
-                        )
-                    except (RedisError, OSError) as exc:  # the lease runs out: polled again
-                        log.error("feed.save_failed feed=%s reason=%s", feed.id, exc)
-                    return outcome
+                    return await self._poll_and_record(answer)
                 if answer.reason == "feed-busy":
                     log.info("feed.skipped feed=%s reason=another poller has it", feed.id)
                     return None
                 if answer.reason == "wait" or time.monotonic() > deadline:
                     return _refused(feed, answer)
                 await asyncio.sleep(HOST_BUSY_RETRY_SECONDS)
+
+    async def _poll_and_record(self, claim: Claim) -> PollOutcome | None:
+        """`run --once`: poll, then record the poll at once (there is no batch to join)."""
+        try:
+            outcome, done = await self._poll_claimed(claim)
+        except asyncio.CancelledError:  # shutting down: hand the feed back, due now
+            await self._record(Finish(claim.feed_id, claim.host, _now_ms(), None))
+            raise
+        await self._record(done)
+        return outcome
+
+    async def _record(self, done: Finish) -> None:
+        try:
+            await self._due.settle([done], _now_ms(), 0, lease_ms=0, owner=self._owner)
+        except (RedisError, OSError) as exc:  # the lease runs out: polled again later
+            log.error("feed.save_failed feed=%s reason=%s", done.feed_id, exc)
 
     async def _poll_and_queue(self, claim: Claim) -> None:
         """The scheduler's task: poll, then queue the record for the next `settle`."""
