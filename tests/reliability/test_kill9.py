@@ -28,14 +28,6 @@ RUN_SECONDS = 24.0
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def feeds() -> Iterator[GrowingFeeds]:
     growing = GrowingFeeds(feeds=6, per_step=4, step_seconds=2.0, max_items=60)
     http = FeedHTTP(growing)

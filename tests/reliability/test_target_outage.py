@@ -39,14 +39,6 @@ MAIL_LINK = re.compile(r"http://127\.0\.0\.1:\d+/articles/f\d+-i\d+")
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def feeds() -> Iterator[GrowingFeeds]:
     """~120 articles, all served within the outage (so all of them pile up)."""
     growing = GrowingFeeds(feeds=4, per_step=5, step_seconds=2.0, max_items=30)
