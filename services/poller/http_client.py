@@ -474,6 +474,7 @@ class HttpClient:
                     conn.check()
                     raise RemoteProtocolError("server closed the connection without a response")
                 await conn.wait(read_timeout)
+            conn.check()  # e.g. the header cap, passed in the same read that ended the head
         except BaseException:
             conn.close()
             raise
