@@ -235,7 +235,13 @@ class Verdict:
 
 
 def verdict(expected: set[str], messages: list[str], kills: int, restarts: int) -> Verdict:
+    """The verdict from chat/webhook messages (links in Markdown)."""
     counts = Counter(link for message in messages for link in LINK_RE.findall(message))
+    return tally(expected, counts, kills, restarts)
+
+
+def tally(expected: set[str], counts: Counter[str], kills: int, restarts: int) -> Verdict:
+    """The verdict from how often each link arrived, however the target's messages show it."""
     delivered = set(counts)
     return Verdict(
         served=len(expected),
